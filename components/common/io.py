@@ -1,0 +1,39 @@
+"""Small file helpers over tf.io.gfile, so paths may be local or object-store URIs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import tensorflow as tf
+
+
+def write_json(path: str, value: Any) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+
+
+def read_json(path: str) -> Any:
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+# Ingest and transform both write each split as gzipped TFRecord shards of tf.Examples.
+EXAMPLES_SUFFIX = ".tfrecord.gz"
+
+
+def examples_prefix(directory: str, split: str) -> str:
+    """The shard prefix to give Beam's WriteToTFRecord for one split."""
+    return f"{directory}/{split}/examples"
+
+
+def examples_pattern(directory: str, split: str) -> str:
+    return f"{examples_prefix(directory, split)}-*{EXAMPLES_SUFFIX}"
+
+
+def tfrecord_files(directory: str, split: str) -> list[str]:
+    """The shards of one split written by ingest or transform."""
+    files = sorted(tf.io.gfile.glob(examples_pattern(directory, split)))
+    if not files:
+        raise FileNotFoundError(f"no {split} examples under {directory}")
+    return files

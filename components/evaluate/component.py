@@ -1,0 +1,45 @@
+"""KFP component: evaluate. A thin wrapper; the work is in components.evaluate.evaluate."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from components.common.images import DEFAULT_IMAGE
+
+
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
+def evaluate(
+    accuracy_threshold: float,
+    examples: Input[Dataset],
+    transform_graph: Input[Artifact],
+    model: Input[Model],
+    evaluation: Output[Artifact],
+    metrics: Output[Metrics],
+    classification_metrics: Output[ClassificationMetrics],
+) -> NamedTuple("EvaluateOutputs", [("blessed", bool)]):
+    """Evaluates the serving model on raw test text and decides whether to export it."""
+    import time
+    from collections import namedtuple
+
+    start = time.monotonic()
+    from components.common import logs
+    from components.common.config import EvaluateConfig
+    from components.common.features import LABEL_NAMES
+    from components.evaluate.evaluate import run_evaluate
+
+    logs.configure()
+    config = EvaluateConfig(accuracy_threshold=accuracy_threshold)
+    result = run_evaluate(config, examples.path, transform_graph.path, model.path, evaluation.path)
+    test_metrics = result["metrics"]
+    for name in ("accuracy", "auc", "precision", "recall", "f1", "loss"):
+        metrics.log_metric(name, test_metrics[name])
+    classification_metrics.log_confusion_matrix(list(LABEL_NAMES), test_metrics["confusion_matrix"])
+    roc = result["roc_curve"]
+    classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
+    evaluation.metadata.update(
+        blessed=result["blessed"],
+        blessing_reason=result["blessing_reason"],
+        seconds=time.monotonic() - start,
+    )
+    return namedtuple("EvaluateOutputs", ["blessed"])(result["blessed"])

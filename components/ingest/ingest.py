@@ -1,0 +1,426 @@
+"""Ingest: read labeled reviews from a source and write train/eval/test tf.Examples with Beam.
+
+Output layout under `output_dir`:
+    {train,eval,test}/examples-*.tfrecord.gz   tf.Examples: text, label (0/1), id, rating
+    quarantine/records-*.jsonl                 records set aside: source, position, id, reason
+    counts.json                                records read, written per split, quarantined per
+                                               reason, and left out by --max-examples
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tarfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from components.common import features as F
+from components.common.beam import pipeline_options
+from components.common.config import IngestConfig, Source
+from components.common.io import EXAMPLES_SUFFIX, examples_prefix
+
+logger = logging.getLogger(__name__)
+
+COUNTS_FILE = "counts.json"
+QUARANTINE_DIR = "quarantine"
+
+_POSITIVE = {"1", "pos", "positive", "true"}
+_NEGATIVE = {"0", "neg", "negative", "false"}
+# aclImdb/<split>/<pos|neg>/<id>_<rating>.txt
+_ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+
+
+class IngestError(RuntimeError):
+    """The source cannot be read into usable splits."""
+
+
+def stable_fraction(key: str, salt: str) -> float:
+    """A deterministic pseudo-random number in [0, 1) for `key`, independent per `salt`."""
+    digest = hashlib.sha256(f"{salt}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _record(text: Any, label: Any, split: Any, position: str, rid: str = "", rating: int = 0):
+    return {
+        F.TEXT_KEY: text,
+        F.LABEL_KEY: label,
+        "split": split,
+        "position": position,
+        F.ID_KEY: rid or position,
+        F.RATING_KEY: rating,
+    }
+
+
+def parse_label(value: Any) -> int | None:
+    """0 or 1 for the label spellings we accept, None for anything else."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return int(value)
+    text = str(value).strip().lower() if value is not None else ""
+    if text in _POSITIVE:
+        return 1
+    if text in _NEGATIVE:
+        return 0
+    return None
+
+
+def validate(record: dict) -> tuple[dict | None, str | None]:
+    """Splits a raw record into an accepted example or a quarantine reason."""
+    text = record[F.TEXT_KEY]
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="surrogateescape")
+    if not isinstance(text, str) or not text.strip():
+        return None, "empty_text"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "text_not_utf8"
+    label = parse_label(record[F.LABEL_KEY])
+    if label is None:
+        return None, "unknown_label"
+    if record["split"] not in F.SOURCE_SPLITS:
+        return None, "unknown_split"
+    example = dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: label})
+    return example, None
+
+
+class ValidateRecords(beam.DoFn):
+    """Emits accepted examples on the main output and quarantine lines on `quarantine`."""
+
+    QUARANTINE = "quarantine"
+
+    def __init__(self, source_spec: str):
+        self._source_spec = source_spec
+
+    def process(self, record: dict) -> Iterator:
+        example, reason = validate(record)
+        if example is not None:
+            yield example
+            return
+        yield beam.pvalue.TaggedOutput(
+            self.QUARANTINE,
+            {
+                "source": self._source_spec,
+                "position": record["position"],
+                "id": record[F.ID_KEY],
+                "reason": reason,
+                "label": repr(record[F.LABEL_KEY])[:100],
+                "split": repr(record["split"])[:100],
+            },
+        )
+
+
+# ---- Sources: each is a PTransform from the pipeline root to raw records with a `split`. ----
+
+
+class ReadTfds(beam.PTransform):
+    """Both splits of a tensorflow-datasets dataset; downloads it first where it is missing."""
+
+    def __init__(self, name: str, data_dir: str, text_field: str, label_field: str):
+        super().__init__()
+        self._name, self._data_dir = name, data_dir or None
+        self._text_field, self._label_field = text_field, label_field
+
+    def expand(self, root):
+        import tensorflow_datasets as tfds
+
+        try:
+            builder = tfds.builder(self._name, data_dir=self._data_dir)
+        except tfds.core.registered.DatasetNotFoundError as error:
+            raise IngestError(f"unknown tensorflow-datasets dataset {self._name!r}") from error
+        if not builder.is_prepared():
+            builder.download_and_prepare()
+        read_config = tfds.ReadConfig(add_tfds_id=True)
+        splits = []
+        for split in F.SOURCE_SPLITS:
+            splits.append(
+                root
+                | f"Read{split.title()}"
+                >> tfds.beam.ReadFromTFDS(builder, split, read_config=read_config)
+                | f"ToRecords{split.title()}" >> beam.Map(self._to_record, split)
+            )
+        return splits | beam.Flatten()
+
+    def _to_record(self, example, split: str) -> dict:
+        example = {key: value.numpy() for key, value in example.items()}
+        tfds_id = example["tfds_id"].decode()
+        return _record(
+            example.get(self._text_field), example.get(self._label_field), split, tfds_id
+        )
+
+
+def _aclimdb_record(path: str, content: bytes) -> dict:
+    match = _ACLIMDB_PATH.search(path.replace(os.sep, "/"))
+    if match is None:
+        return _record(content, None, None, path)
+    split, polarity, review_id, rating = match.groups()
+    return _record(content, polarity, split, path, f"{split}/{polarity}/{review_id}", int(rating))
+
+
+def _read_aclimdb_tar(path: str) -> Iterator[dict]:
+    # Streamed: a .tar.gz cannot be split, and the whole archive need not sit in memory.
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        with tarfile.open(fileobj=raw, mode="r|gz") as archive:
+            for member in archive:
+                if member.isfile() and re.search(
+                    r"/(train|test)/(pos|neg)/[^/]+\.txt$", member.name
+                ):
+                    yield _aclimdb_record(member.name, archive.extractfile(member).read())
+
+
+class ReadAclImdb(beam.PTransform):
+    """Stanford's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, as a directory or .tar.gz."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def expand(self, root):
+        if self._path.endswith((".tar.gz", ".tgz")):
+            return (
+                root | "ArchivePath" >> beam.Create([self._path]) | beam.FlatMap(_read_aclimdb_tar)
+            )
+        pattern = FileSystems.join(self._path, "*", "*", "*.txt")
+        return (
+            root
+            | fileio.MatchFiles(pattern)
+            | fileio.ReadMatches()
+            | beam.Map(lambda f: _aclimdb_record(f.metadata.path, f.read()))
+        )
+
+
+def _delimited_records(readable, kind: str, config: IngestConfig, split: str | None):
+    path = readable.metadata.path
+    # Undecodable bytes survive as surrogates, so validation quarantines just their records.
+    lines = readable.read().decode("utf-8-sig", errors="surrogateescape").splitlines(keepends=True)
+    if kind == "csv":
+        rows = csv.DictReader(lines)
+        numbered = ((rows.line_num, row) for row in rows)
+    else:
+        numbered = ((number, line) for number, line in enumerate(lines, 1) if line.strip())
+    for number, row in numbered:
+        position = f"{path}:{number}"
+        if kind == "jsonl":
+            try:
+                row = json.loads(row)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict):
+                yield _record(None, None, split, position)
+                continue
+        yield _record(
+            row.get(config.text_field),
+            row.get(config.label_field),
+            split or str(row.get(config.split_field, "")).strip().lower(),
+            position,
+            str(row.get(F.ID_KEY) or ""),
+        )
+
+
+class ReadDelimited(beam.PTransform):
+    """csv or jsonl: a directory with `train*`/`test*` files, or one file with a split field."""
+
+    def __init__(self, kind: str, path: str, config: IngestConfig):
+        super().__init__()
+        self._kind, self._path, self._config = kind, path, config
+
+    def expand(self, root):
+        if not _is_directory(self._path):
+            return self._read(root, self._path, None)
+        reads = [
+            self._read(root, FileSystems.join(self._path, f"{split}*.{self._kind}"), split)
+            for split in F.SOURCE_SPLITS
+        ]
+        return reads | beam.Flatten()
+
+    def _read(self, root, pattern: str, split: str | None):
+        label = (split or "all").title()
+        kind, config = self._kind, self._config
+        return (
+            root
+            | f"Match{label}" >> fileio.MatchFiles(pattern)
+            | f"Open{label}" >> fileio.ReadMatches()
+            | f"Parse{label}" >> beam.FlatMap(_delimited_records, kind, config, split)
+        )
+
+
+def _is_directory(path: str) -> bool:
+    import tensorflow as tf
+
+    return tf.io.gfile.isdir(path)
+
+
+def read_source(root, config: IngestConfig):
+    source: Source = config.parsed_source
+    if source.kind == "tfds":
+        return root | "ReadTfds" >> ReadTfds(
+            source.location, config.data_dir, config.text_field, config.label_field
+        )
+    if source.kind == "aclimdb":
+        return root | "ReadAclImdb" >> ReadAclImdb(source.location)
+    return root | f"Read{source.kind.title()}" >> ReadDelimited(
+        source.kind, source.location, config
+    )
+
+
+# ---- Splitting, sampling and writing. ----
+
+
+def _sample_key(example: dict) -> float:
+    return stable_fraction(example[F.ID_KEY] + example[F.TEXT_KEY], "max-examples")
+
+
+def assign_split(example: dict, eval_fraction: float) -> dict:
+    """train or eval for the source's train split (by a hash of the text), test stays test."""
+    if example["split"] == "train" and stable_fraction(example[F.TEXT_KEY], "eval") < eval_fraction:
+        # Keyed on the text alone so duplicate reviews land in the same split.
+        return dict(example, split="eval")
+    return example
+
+
+class SplitExamples(beam.PTransform):
+    """Accepted examples to a dict of split name -> PCollection, capped and carved."""
+
+    def __init__(self, eval_fraction: float, max_examples: int):
+        super().__init__()
+        self._eval_fraction, self._max_examples = eval_fraction, max_examples
+
+    def expand(self, examples):
+        by_source_split = examples | "BySourceSplit" >> beam.Partition(
+            lambda example, _: F.SOURCE_SPLITS.index(example["split"]), len(F.SOURCE_SPLITS)
+        )
+        capped = []
+        for name, pcoll in zip(F.SOURCE_SPLITS, by_source_split, strict=True):
+            if self._max_examples:
+                # The smallest hashes: a deterministic, label-independent sample of the split.
+                pcoll = (
+                    pcoll
+                    | f"Sample{name.title()}"
+                    >> beam.combiners.Top.Of(self._max_examples, key=_sample_key, reverse=True)
+                    | f"Unpack{name.title()}" >> beam.FlatMap(lambda batch: batch)
+                )
+            capped.append(pcoll)
+        partitions = (
+            capped
+            | "FlattenSampled" >> beam.Flatten()
+            | "AssignSplit" >> beam.Map(assign_split, self._eval_fraction)
+            | "ByOutputSplit"
+            >> beam.Partition(lambda example, _: F.SPLITS.index(example["split"]), len(F.SPLITS))
+        )
+        return dict(zip(F.SPLITS, partitions, strict=True))
+
+
+def to_tf_example(example: dict) -> bytes:
+    import tensorflow as tf
+
+    feature = {
+        F.TEXT_KEY: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[example[F.TEXT_KEY].encode()])
+        ),
+        F.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[example[F.LABEL_KEY]])),
+        F.ID_KEY: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[example[F.ID_KEY].encode()])
+        ),
+        F.RATING_KEY: tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[example[F.RATING_KEY]])
+        ),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def summarize_counts(raw: dict) -> dict:
+    """Counts that reconcile: read = written + quarantined + left out by --max-examples."""
+    reasons = {key.split("/", 1)[1]: n for key, n in raw.items() if key.startswith("quarantine/")}
+    written = {split: raw.get(split, 0) for split in F.SPLITS}
+    read = raw.get("read", 0)
+    quarantined = sum(reasons.values())
+    return {
+        "read": read,
+        "written": written,
+        "quarantined": quarantined,
+        "quarantine_reasons": dict(sorted(reasons.items())),
+        "not_sampled": read - quarantined - sum(written.values()),
+    }
+
+
+def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
+    """Adds the whole ingest graph to a pipeline (separate from running it, for tests)."""
+    records = read_source(root, config)
+    validated = records | "Validate" >> beam.ParDo(ValidateRecords(config.source)).with_outputs(
+        ValidateRecords.QUARANTINE, main="accepted"
+    )
+    splits = validated.accepted | "Split" >> SplitExamples(
+        config.eval_fraction, config.max_examples
+    )
+
+    count_keys = [records | "CountRead" >> beam.Map(lambda _: "read")]
+    for split, pcoll in splits.items():
+        _ = (
+            pcoll
+            | f"Serialize{split.title()}" >> beam.Map(to_tf_example)
+            | f"Write{split.title()}"
+            >> beam.io.WriteToTFRecord(
+                examples_prefix(output_dir, split), file_name_suffix=EXAMPLES_SUFFIX
+            )
+        )
+        count_keys.append(pcoll | f"Count{split.title()}" >> beam.Map(lambda _, s=split: s))
+
+    quarantine = validated[ValidateRecords.QUARANTINE]
+    _ = (
+        quarantine
+        | "QuarantineJson" >> beam.Map(json.dumps, sort_keys=True)
+        | "WriteQuarantine"
+        >> beam.io.WriteToText(
+            FileSystems.join(output_dir, QUARANTINE_DIR, "records"), file_name_suffix=".jsonl"
+        )
+    )
+    count_keys.append(
+        quarantine | "CountQuarantine" >> beam.Map(lambda q: f"quarantine/{q['reason']}")
+    )
+
+    _ = (
+        count_keys
+        | "FlattenCounts" >> beam.Flatten()
+        | "Count" >> beam.combiners.Count.PerElement()
+        | "ToDict" >> beam.combiners.ToDict()
+        | "Summarize" >> beam.Map(lambda raw: json.dumps(summarize_counts(raw), indent=2))
+        | "WriteCounts"
+        >> beam.io.WriteToText(
+            FileSystems.join(output_dir, "counts"), file_name_suffix=".json", shard_name_template=""
+        )
+    )
+
+
+def read_counts(output_dir: str) -> dict:
+    with FileSystems.open(FileSystems.join(output_dir, COUNTS_FILE)) as f:
+        return json.load(io.TextIOWrapper(f, encoding="utf-8"))
+
+
+def run_ingest(config: IngestConfig, output_dir: str, beam_args: Sequence[str] = ()) -> dict:
+    """Reads `config.source` and writes the splits under `output_dir`; returns the counts."""
+    logger.info("ingest: reading %s", config.source)
+    with beam.Pipeline(options=pipeline_options(beam_args)) as root:
+        build_ingest_pipeline(root, config, output_dir)
+    counts = read_counts(output_dir)
+    quarantine_dir = FileSystems.join(output_dir, QUARANTINE_DIR)
+    for split in ("train", "test"):
+        if not counts["written"][split]:
+            raise IngestError(
+                f"source {config.source!r} gave no usable {split} records "
+                f"(read {counts['read']}, quarantined {counts['quarantined']} "
+                f"{counts['quarantine_reasons']}, see {quarantine_dir})"
+            )
+    logger.info("ingest: %s", json.dumps(counts))
+    return counts

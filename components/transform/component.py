@@ -1,0 +1,29 @@
+"""KFP component: transform. A thin wrapper; the work is in components.transform.transform."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Output
+
+from components.common.images import DEFAULT_IMAGE
+
+
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
+def transform(
+    vocab_size: int,
+    max_seq_len: int,
+    beam_args: list,
+    examples: Input[Dataset],
+    transform_graph: Output[Artifact],
+    transformed_examples: Output[Dataset],
+):
+    """Fits the tf.Transform vocabulary on train and transforms every split."""
+    import time
+
+    start = time.monotonic()
+    from components.common import logs
+    from components.common.config import TransformConfig
+    from components.transform.transform import run_transform
+
+    logs.configure()
+    config = TransformConfig(vocab_size=vocab_size, max_seq_len=max_seq_len)
+    run_transform(config, examples.path, transform_graph.path, transformed_examples.path, beam_args)
+    transform_graph.metadata.update(seconds=time.monotonic() - start)

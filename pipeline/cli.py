@@ -1,0 +1,169 @@
+"""`lstm-pipeline`: compile the DAG, run it locally, or predict with an exported model.
+
+Options of `run` are the stage configs' fields (defaults and help come from there). Arguments
+after `--` go unchanged to every Beam step, e.g. `-- --runner=DataflowRunner --project=P`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import itertools
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+
+from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig
+from components.common.images import DEFAULT_IMAGE
+
+# Command-line names that differ from the config field they set.
+_OPTION_NAMES = {"model_type": "model"}
+PREDICT_BATCH_SIZE = 256
+
+
+def _attribute_help(cls) -> dict[str, str]:
+    """Field descriptions from the `Attributes:` section of a config class docstring."""
+    doc = inspect.getdoc(cls) or ""
+    section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+    help_by_name, name = {}, None
+    for line in section.splitlines():
+        match = re.match(r"(\w+): (.*)", line.strip())
+        if match and not line.startswith(" " * 4):
+            name, text = match.groups()
+            help_by_name[name] = text
+        elif name and line.strip():
+            help_by_name[name] += " " + line.strip()
+    return help_by_name
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    for stage, cls in STAGE_CONFIGS.items():
+        group = parser.add_argument_group(f"{stage} options")
+        descriptions = _attribute_help(cls)
+        for field in dataclasses.fields(cls):
+            option = "--" + _OPTION_NAMES.get(field.name, field.name).replace("_", "-")
+            group.add_argument(
+                option,
+                dest=field.name,
+                type=type(field.default),
+                default=field.default,
+                help=f"{descriptions.get(field.name, '')} (default: {field.default!r})",
+            )
+
+
+def config_from_args(args: argparse.Namespace, beam_args: Sequence[str]) -> PipelineConfig:
+    stages = {
+        stage: cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
+        for stage, cls in STAGE_CONFIGS.items()
+    }
+    return PipelineConfig(**stages, beam_args=tuple(beam_args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm-pipeline",
+        description=__doc__,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compile_parser = commands.add_parser(
+        "compile", help="write the pipeline as KFP IR YAML", allow_abbrev=False
+    )
+    compile_parser.add_argument("--output", required=True, help="YAML file to write")
+    compile_parser.add_argument(
+        "--image",
+        default=DEFAULT_IMAGE,
+        help=f"image every step runs in (default: {DEFAULT_IMAGE})",
+    )
+
+    run_parser = commands.add_parser(
+        "run",
+        help="run the pipeline locally (kfp.local, Beam on the local runner)",
+        description="Runs the DAG locally. Arguments after `--` go to every Beam step.",
+        allow_abbrev=False,
+    )
+    run_parser.add_argument(
+        "--output-dir", default="out", help="where artifacts and run_summary.json go (default: out)"
+    )
+    _add_config_options(run_parser)
+
+    predict_parser = commands.add_parser(
+        "predict", help="classify texts with an exported model", allow_abbrev=False
+    )
+    predict_parser.add_argument(
+        "--model-dir",
+        required=True,
+        help="an exported SavedModel, or its parent folder (the newest version is used)",
+    )
+    predict_parser.add_argument("texts", nargs="*", help="texts to classify (default: stdin lines)")
+    return parser
+
+
+def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    argv = list(argv)
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1 :]
+    return argv, []
+
+
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def predict(model_dir: str, texts: Iterable[str], out=sys.stdout) -> None:
+    """Prints one JSON line per text, streaming in batches so memory stays flat."""
+    import tensorflow as tf
+
+    from components.common import features as F
+    from components.export.export import resolve_version_dir
+
+    serve = tf.saved_model.load(resolve_version_dir(model_dir)).signatures[F.SERVING_SIGNATURE]
+    for batch in _batches(texts, PREDICT_BATCH_SIZE):
+        outputs = serve(**{F.SERVING_INPUT_KEY: tf.constant(batch)})
+        probabilities = outputs[F.SERVING_PROBABILITY_KEY].numpy()
+        labels = outputs[F.SERVING_LABEL_KEY].numpy()
+        for text, probability, label in zip(batch, probabilities, labels, strict=True):
+            record = {"text": text, "probability": float(probability), "label": label.decode()}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    own_args, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(own_args)
+    if beam_args and args.command != "run":
+        parser.error("arguments after `--` (Beam arguments) are only for `run`")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # TensorFlow's C++ start-up notices (CPU features, no CUDA) would bury the progress lines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        if args.command == "compile":
+            from pipeline.compile import compile_pipeline
+
+            compile_pipeline(args.output, image=args.image)
+            print(f"wrote {args.output}")
+        elif args.command == "run":
+            from pipeline.local import run_local
+
+            summary = run_local(config_from_args(args, beam_args), args.output_dir)
+            print(json.dumps({k: summary[k] for k in ("status", "blessed", "serving_model")}))
+        else:
+            texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
+            predict(args.model_dir, texts)
+    except ConfigError as error:
+        print(f"lstm-pipeline: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

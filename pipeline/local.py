@@ -1,0 +1,123 @@
+"""Runs the pipeline DAG on this machine with kfp.local, then writes run_summary.json.
+
+kfp.local's SubprocessRunner executes each step as a subprocess of this Python environment, in
+DAG order, honouring dsl.If; Beam steps use the local runner unless beam_args name another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+
+from kfp import local
+
+from components.common.config import PipelineConfig
+from components.common.io import read_json, write_json
+from components.evaluate.evaluate import EVALUATION_FILE
+from components.ingest.ingest import COUNTS_FILE
+from components.train.train import MODEL_INFO_FILE
+from pipeline.dag import STEP_NAMES, create_pipeline, pipeline_arguments
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "run_summary.json"
+ARTIFACTS_DIR = "artifacts"
+# kfp.local writes each task's results, artifact metadata included, to this file in its folder.
+EXECUTOR_OUTPUT_FILE = "executor_output.json"
+
+
+def _task_outputs(run_dir: str, step: str) -> dict:
+    """Output artifact name -> {'path', 'metadata'} of one finished step; {} if it did not run."""
+    path = os.path.join(run_dir, step, EXECUTOR_OUTPUT_FILE)
+    if not os.path.exists(path):
+        return {}
+    outputs = {}
+    for name, artifact_list in read_json(path).get("artifacts", {}).items():
+        artifact = artifact_list["artifacts"][0]
+        outputs[name] = {
+            "path": os.path.join(run_dir, step, name),
+            "metadata": artifact.get("metadata", {}),
+        }
+    return outputs
+
+
+def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: float) -> dict:
+    """The run summary from the artifacts the steps left in `run_dir`."""
+    outputs = {step: _task_outputs(run_dir, step) for step in STEP_NAMES}
+    steps = {}
+    for step, artifacts in outputs.items():
+        timed = [a["metadata"]["seconds"] for a in artifacts.values() if "seconds" in a["metadata"]]
+        steps[step] = (
+            {"status": "succeeded", "seconds": round(timed[0], 1)}
+            if timed
+            else {
+                "status": "not run",
+                "seconds": 0.0,
+            }
+        )
+    summary = {
+        "status": status,
+        "seconds": round(seconds, 1),
+        "run_dir": run_dir,
+        "config": config.to_dict(),
+        "steps": steps,
+    }
+    if outputs["ingest"]:
+        counts = read_json(os.path.join(outputs["ingest"]["examples"]["path"], COUNTS_FILE))
+        summary["counts"] = counts["written"]
+        summary["ingest"] = counts
+    if outputs["train"]:
+        info = read_json(os.path.join(outputs["train"]["model"]["path"], MODEL_INFO_FILE))
+        summary["model"] = info
+    if outputs["evaluate"]:
+        evaluation = read_json(
+            os.path.join(outputs["evaluate"]["evaluation"]["path"], EVALUATION_FILE)
+        )
+        summary["metrics"] = {"test": evaluation["metrics"]}
+        summary["blessed"] = evaluation["blessed"]
+        summary["blessing_reason"] = evaluation["blessing_reason"]
+    summary["serving_model"] = (
+        outputs["export"]["serving_model"]["metadata"]["version_path"]
+        if outputs["export"]
+        else None
+    )
+    return summary
+
+
+def run_local(config: PipelineConfig, output_dir: str) -> dict:
+    """Runs the whole DAG with artifacts under `output_dir` and returns the run summary."""
+    output_dir = os.path.abspath(output_dir)
+    pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR)
+    os.makedirs(pipeline_root, exist_ok=True)
+    earlier_runs = set(os.listdir(pipeline_root))
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=pipeline_root,
+        raise_on_error=True,
+    )
+    start = time.monotonic()
+    status, failure = "succeeded", None
+    with warnings.catch_warnings():
+        # The cluster image's name does not contain "python"; locally it is not used at all.
+        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+        try:
+            create_pipeline()(**pipeline_arguments(config))
+        except RuntimeError as error:
+            status, failure = "failed", error
+    new_runs = sorted(set(os.listdir(pipeline_root)) - earlier_runs)
+    if not new_runs:
+        raise RuntimeError(f"the pipeline did not start: {failure}")
+    summary = summarize_run(
+        os.path.join(pipeline_root, new_runs[-1]), config, status, time.monotonic() - start
+    )
+    if failure is not None:
+        summary["error"] = str(failure)
+    write_json(os.path.join(output_dir, SUMMARY_FILE), summary)
+    logger.info("run summary written to %s", os.path.join(output_dir, SUMMARY_FILE))
+    if failure is not None:
+        raise failure
+    logger.info("%s", json.dumps({k: summary[k] for k in ("status", "steps", "counts")}))
+    return summary

@@ -1,0 +1,28 @@
+"""Installs the pipeline, its components and the `lstm-pipeline` command."""
+
+from setuptools import find_packages, setup
+
+# The set that resolves and works together on Python 3.11; .ci/constraints.txt pins the rest.
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.0",
+    "keras==3.15.1",
+    "tensorflow-transform==1.21.0",
+    "tfx-bsl==1.21.0",
+    "apache-beam[gcp]==2.77.0",
+    "kfp==2.17.3",
+    "tensorflow-datasets==4.9.10",
+    "importlib_resources==7.1.0",  # tensorflow-datasets imports it without declaring it.
+    "matplotlib==3.11.2",
+]
+
+setup(
+    name="lstm-pipeline",
+    version="0.1.0",
+    description="IMDB sentiment with LSTMs as a Kubeflow pipeline: ingest, tf.Transform, "
+    "train, evaluate, export.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["components", "components.*", "pipeline", "pipeline.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest==9.2.0", "ruff==0.17.6"]},
+    entry_points={"console_scripts": ["lstm-pipeline=pipeline.cli:main"]},
+)
