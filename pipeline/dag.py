@@ -94,7 +94,7 @@ def create_pipeline(image: str = DEFAULT_IMAGE):
             transform_graph=transform_task.outputs["transform_graph"],
             model=train_task.outputs["model"],
         ).set_display_name("Evaluate on test reviews")
-        with dsl.If(evaluate_task.outputs["blessed"] == True, name="blessed"):  # noqa: E712
+        with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
             export_task = export(
                 transform_graph=transform_task.outputs["transform_graph"],
                 model=train_task.outputs["model"],

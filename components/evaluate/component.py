@@ -1,7 +1,5 @@
 """KFP component: evaluate. A thin wrapper; the work is in components.evaluate.evaluate."""
 
-from typing import NamedTuple
-
 from kfp import dsl
 from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
@@ -17,10 +15,13 @@ def evaluate(
     evaluation: Output[Artifact],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
-) -> NamedTuple("EvaluateOutputs", [("blessed", bool)]):
-    """Evaluates the serving model on raw test text and decides whether to export it."""
+) -> bool:
+    """Evaluates the serving model on raw test text; returns whether it is blessed for export.
+
+    A plain return value (KFP's `Output`) rather than a named output: kfp.local resolves only
+    that form in a dsl.If condition.
+    """
     import time
-    from collections import namedtuple
 
     start = time.monotonic()
     from components.common import logs
@@ -42,4 +43,4 @@ def evaluate(
         blessing_reason=result["blessing_reason"],
         seconds=time.monotonic() - start,
     )
-    return namedtuple("EvaluateOutputs", ["blessed"])(result["blessed"])
+    return result["blessed"]

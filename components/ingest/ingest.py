@@ -80,13 +80,12 @@ def validate(record: dict) -> tuple[dict | None, str | None]:
     """Splits a raw record into an accepted example or a quarantine reason."""
     text = record[F.TEXT_KEY]
     if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="surrogateescape")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "text_not_utf8"
     if not isinstance(text, str) or not text.strip():
         return None, "empty_text"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return None, "text_not_utf8"
     label = parse_label(record[F.LABEL_KEY])
     if label is None:
         return None, "unknown_label"
@@ -201,6 +200,16 @@ class ReadAclImdb(beam.PTransform):
         )
 
 
+def _undecoded(value: Any) -> Any:
+    """Strings holding undecodable bytes (as surrogates) back to bytes, which Beam can encode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", errors="surrogateescape")
+    return value
+
+
 def _delimited_records(readable, kind: str, config: IngestConfig, split: str | None):
     path = readable.metadata.path
     # Undecodable bytes survive as surrogates, so validation quarantines just their records.
@@ -221,11 +230,12 @@ def _delimited_records(readable, kind: str, config: IngestConfig, split: str | N
                 yield _record(None, None, split, position)
                 continue
         yield _record(
-            row.get(config.text_field),
-            row.get(config.label_field),
-            split or str(row.get(config.split_field, "")).strip().lower(),
+            _undecoded(row.get(config.text_field)),
+            _undecoded(row.get(config.label_field)),
+            split or _undecoded(str(row.get(config.split_field, "")).strip().lower()),
             position,
-            str(row.get(F.ID_KEY) or ""),
+            # Ids are only reported, so undecodable bytes in them are escaped, not quarantined.
+            str(row.get(F.ID_KEY) or "").encode("utf-8", "backslashreplace").decode(),
         )
 
 

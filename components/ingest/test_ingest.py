@@ -1,0 +1,221 @@
+import json
+
+import apache_beam as beam
+import pytest
+import tensorflow as tf
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from components.common import features as F
+from components.common.beam import LOCAL_RUNNER
+from components.common.config import ConfigError, IngestConfig, Source
+from components.conftest import SHARED_TFDS_DIR, tar_directory, write_aclimdb
+from components.ingest.ingest import (
+    QUARANTINE_DIR,
+    IngestError,
+    SplitExamples,
+    parse_label,
+    run_ingest,
+    validate,
+)
+
+
+def read_examples(output_dir: str, split: str) -> list[dict]:
+    files = tf.io.gfile.glob(f"{output_dir}/{split}/examples-*.tfrecord.gz")
+    examples = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        examples.append(
+            {
+                F.TEXT_KEY: feature[F.TEXT_KEY].bytes_list.value[0].decode(),
+                F.LABEL_KEY: feature[F.LABEL_KEY].int64_list.value[0],
+                F.ID_KEY: feature[F.ID_KEY].bytes_list.value[0].decode(),
+                F.RATING_KEY: feature[F.RATING_KEY].int64_list.value[0],
+            }
+        )
+    return examples
+
+
+def read_quarantine(output_dir: str) -> list[dict]:
+    lines = []
+    for path in tf.io.gfile.glob(f"{output_dir}/{QUARANTINE_DIR}/*.jsonl"):
+        lines += [json.loads(line) for line in tf.io.gfile.GFile(path).read().splitlines()]
+    return lines
+
+
+@pytest.mark.parametrize(
+    "value, label",
+    [(1, 1), (0, 0), ("pos", 1), ("NEG", 0), (" positive ", 1), ("0", 0), (True, 1), (1.0, 1)],
+)
+def test_parse_label_accepts_known_spellings(value, label):
+    assert parse_label(value) == label
+
+
+@pytest.mark.parametrize("value", [None, "", "maybe", 2, -1, "10"])
+def test_parse_label_rejects_everything_else(value):
+    assert parse_label(value) is None
+
+
+@pytest.mark.parametrize(
+    "text, label, split, reason",
+    [
+        ("  \n", 1, "train", "empty_text"),
+        (None, 1, "train", "empty_text"),
+        (b"caf\xe9 au lait", 1, "train", "text_not_utf8"),
+        ("fine text", "meh", "train", "unknown_label"),
+        ("fine text", 1, "validation", "unknown_split"),
+    ],
+)
+def test_validate_names_the_reason(text, label, split, reason):
+    record = {F.TEXT_KEY: text, F.LABEL_KEY: label, "split": split, "position": "p", F.ID_KEY: "i"}
+    assert validate(record) == (None, reason)
+
+
+def test_source_spec_parsing():
+    assert Source.parse("tfds") == Source("tfds", "imdb_reviews")
+    assert Source.parse("csv:/data/x.csv") == Source("csv", "/data/x.csv")
+    with pytest.raises(ConfigError, match="--source='parquet:x'"):
+        Source.parse("parquet:x")
+    with pytest.raises(ConfigError, match="needs a path"):
+        IngestConfig(source="aclimdb:")
+
+
+def _example(i: int, split: str = "train") -> dict:
+    return {F.TEXT_KEY: f"review number {i}", F.LABEL_KEY: i % 2, "split": split, F.ID_KEY: str(i)}
+
+
+def test_split_examples_carves_eval_from_train_only_and_deterministically():
+    examples = [_example(i) for i in range(200)] + [_example(i, "test") for i in range(200, 250)]
+    # Which train ids go to eval depends only on the text's hash, never on order or runner.
+    expected_eval = [i for i in range(200) if _is_eval(_example(i)[F.TEXT_KEY], fraction=0.25)]
+    assert 30 <= len(expected_eval) <= 70  # About a quarter of 200.
+    with test_pipeline.TestPipeline(runner=LOCAL_RUNNER) as p:
+        splits = p | beam.Create(examples) | SplitExamples(eval_fraction=0.25, max_examples=0)
+        ids = {
+            name: pcoll | f"Ids{name}" >> beam.Map(lambda e: int(e[F.ID_KEY]))
+            for name, pcoll in splits.items()
+        }
+        assert_that(ids["test"], equal_to(list(range(200, 250))), label="TestUntouched")
+        assert_that(ids["eval"], equal_to(expected_eval), label="EvalByHash")
+        assert_that(
+            ids["train"], equal_to(sorted(set(range(200)) - set(expected_eval))), label="TrainRest"
+        )
+
+
+def _is_eval(text: str, fraction: float) -> bool:
+    from components.ingest.ingest import stable_fraction
+
+    return stable_fraction(text, "eval") < fraction
+
+
+def test_split_examples_caps_each_source_split():
+    examples = [_example(i) for i in range(100)] + [_example(i, "test") for i in range(100, 180)]
+    with test_pipeline.TestPipeline(runner=LOCAL_RUNNER) as p:
+        splits = p | beam.Create(examples) | SplitExamples(eval_fraction=0.1, max_examples=30)
+        train_and_eval = (splits["train"], splits["eval"]) | beam.Flatten()
+        assert_that(
+            train_and_eval | beam.combiners.Count.Globally(), equal_to([30]), label="TrainCap"
+        )
+        assert_that(
+            splits["test"] | "CountTest" >> beam.combiners.Count.Globally(),
+            equal_to([30]),
+            label="TestCap",
+        )
+
+
+def test_aclimdb_directory_and_archive_give_the_same_examples(tmp_path):
+    directory = write_aclimdb(tmp_path / "src", {"train": 12, "test": 5})
+    archive = tar_directory(directory, tmp_path / "aclImdb_v1.tar.gz")
+    outputs = {}
+    for name, location in (("dir", directory), ("tar", archive)):
+        output = str(tmp_path / name)
+        counts = run_ingest(IngestConfig(source=f"aclimdb:{location}"), output)
+        assert counts["read"] == 34 and counts["quarantined"] == 0
+        assert sum(counts["written"].values()) == 34
+        outputs[name] = {
+            split: sorted(read_examples(output, split), key=lambda e: e[F.ID_KEY])
+            for split in F.SPLITS
+        }
+    assert outputs["dir"] == outputs["tar"]
+    test = outputs["dir"]["test"]
+    assert len(test) == 10
+    first = next(e for e in test if e[F.ID_KEY] == "test/pos/0")
+    # The rating comes from the file name <id>_<rating>.txt, the label from the folder.
+    expected_path = next((directory / "test" / "pos").glob("0_*.txt"))
+    assert first[F.RATING_KEY] == int(expected_path.stem.split("_")[1])
+    assert first[F.LABEL_KEY] == 1
+    assert first[F.TEXT_KEY] == expected_path.read_text()
+
+
+def test_csv_directory_with_custom_fields_and_bad_records_quarantined(tmp_path):
+    source = tmp_path / "tweets"
+    source.mkdir()
+    (source / "train.csv").write_text(
+        "tweet,sentiment\n"
+        '"loved it, really",pos\n'
+        '"a ""quoted""\nmulti-line tweet",neg\n'
+        "   ,pos\n"
+        "no label here,\n"
+        "fine,negative\n",
+        encoding="utf-8",
+    )
+    (source / "test.csv").write_bytes(
+        b"tweet,sentiment\nall good,1\n" + b"bad \xff bytes,0\n"
+    )
+    output = str(tmp_path / "out")
+    config = IngestConfig(source=f"csv:{source}", text_field="tweet", label_field="sentiment")
+    counts = run_ingest(config, output)
+    assert counts["read"] == 7
+    assert counts["quarantine_reasons"] == {
+        "empty_text": 1,
+        "text_not_utf8": 1,
+        "unknown_label": 1,
+    }
+    written = sum(counts["written"].values())
+    assert written == 4 and counts["read"] == written + counts["quarantined"]
+    texts = {e[F.TEXT_KEY] for split in F.SPLITS for e in read_examples(output, split)}
+    assert 'a "quoted"\nmulti-line tweet' in texts
+    quarantined = read_quarantine(output)
+    assert sorted(q["reason"] for q in quarantined) == [
+        "empty_text",
+        "text_not_utf8",
+        "unknown_label",
+    ]
+    assert all(q["position"].startswith(str(source)) for q in quarantined)
+
+
+def test_single_jsonl_file_names_splits_in_a_field(tmp_path):
+    rows = [
+        {"text": f"text {i}", "label": i % 2, "split": "train", "id": f"r{i}"} for i in range(8)
+    ]
+    rows += [{"text": "held out", "label": "pos", "split": "test"}]
+    rows += [{"text": "where do I go", "label": 1, "split": "dev"}]
+    path = tmp_path / "reviews.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n", encoding="utf-8")
+    output = str(tmp_path / "out")
+    counts = run_ingest(IngestConfig(source=f"jsonl:{path}"), output)
+    assert counts["read"] == 11
+    assert counts["quarantine_reasons"] == {"empty_text": 1, "unknown_split": 1}
+    assert counts["written"]["test"] == 1
+    ids = {e[F.ID_KEY] for e in read_examples(output, "train") + read_examples(output, "eval")}
+    assert ids == {f"r{i}" for i in range(8)}
+
+
+def test_a_source_without_test_records_fails_with_the_counts(tmp_path):
+    path = tmp_path / "only_train.jsonl"
+    path.write_text(json.dumps({"text": "t", "label": 1, "split": "train"}) + "\n")
+    with pytest.raises(IngestError, match="no usable test records"):
+        run_ingest(IngestConfig(source=f"jsonl:{path}"), str(tmp_path / "out"))
+
+
+def test_tfds_source_reads_the_prepared_imdb_reviews(tmp_path):
+    output = str(tmp_path / "out")
+    config = IngestConfig(data_dir=str(SHARED_TFDS_DIR), max_examples=40)
+    counts = run_ingest(config, output)
+    assert counts["read"] == 50_000
+    assert counts["written"]["test"] == 40
+    assert counts["written"]["train"] + counts["written"]["eval"] == 40
+    assert counts["not_sampled"] == 50_000 - 80
+    test = read_examples(output, "test")
+    assert {e[F.LABEL_KEY] for e in test} == {0, 1}
+    assert all(e[F.ID_KEY].startswith("imdb_reviews-test.tfrecord") for e in test)

@@ -1,0 +1,64 @@
+import keras
+import numpy as np
+import pytest
+
+from components.common.config import ConfigError, TrainConfig
+from components.common.io import read_json
+from components.conftest import TINY_TRAIN_CONFIG
+from components.train.models import build_model
+from components.train.train import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    MODEL_INFO_FILE,
+    run_train,
+    transformed_dataset,
+)
+
+
+@pytest.mark.parametrize(
+    "model_type, total_params",
+    [("lstm", 349_057), ("bilstm", 377_985), ("stacked-bilstm", 476_801), ("gru", 343_041)],
+)
+def test_default_models_are_the_walkthroughs(model_type, total_params):
+    defaults = TrainConfig()
+    model = build_model(
+        model_type, 10_000, 120, defaults.embedding_dim, defaults.units, defaults.dense_units
+    )
+    assert model.count_params() == total_params
+    assert model.output_shape == (None, 1)
+
+
+def test_bad_hyperparameters_name_the_option():
+    with pytest.raises(ConfigError, match="--model='transformer'"):
+        TrainConfig(model_type="transformer")
+    with pytest.raises(ConfigError, match="--batch-size=0"):
+        TrainConfig(batch_size=0)
+
+
+def test_training_learns_and_keeps_the_best_eval_epoch(trained_model_dir, transformed):
+    history = read_json(f"{trained_model_dir}/{HISTORY_FILE}")
+    info = read_json(f"{trained_model_dir}/{MODEL_INFO_FILE}")
+    per_epoch = history["per_epoch"]
+    assert set(per_epoch) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert 1 <= len(per_epoch["val_accuracy"]) <= TINY_TRAIN_CONFIG.epochs
+    assert info["type"] == "lstm" and info["transform_config"]["max_seq_len"] == 40
+    assert max(per_epoch["val_accuracy"]) > 0.8  # The generated sentiment words are learnable.
+
+    # The saved model carries the weights of the best eval epoch, not the last one.
+    model = keras.saving.load_model(f"{trained_model_dir}/{MODEL_FILE}")
+    model.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    evaluation = transformed_dataset(transformed["data"], "eval", 40).batch(64)
+    _, accuracy = model.evaluate(evaluation, verbose=0)
+    best = history["best_epoch"] - 1
+    assert accuracy == pytest.approx(per_epoch["val_accuracy"][best], abs=1e-6)
+
+
+def test_same_seed_gives_the_same_weights(tmp_path, transformed):
+    config = TrainConfig(epochs=1, batch_size=16, embedding_dim=4, units=4, dense_units=4)
+    weights = []
+    for run in range(2):
+        model_dir = str(tmp_path / str(run))
+        run_train(config, transformed["data"], transformed["graph"], model_dir)
+        weights.append(keras.saving.load_model(f"{model_dir}/{MODEL_FILE}").get_weights())
+    for first, second in zip(*weights, strict=True):
+        np.testing.assert_array_equal(first, second)

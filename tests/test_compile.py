@@ -1,0 +1,54 @@
+import dataclasses
+
+import yaml
+
+from components.common.config import STAGE_CONFIGS, PipelineConfig
+from pipeline.cli import main
+from pipeline.dag import PIPELINE_NAME, pipeline_arguments
+
+
+def compiled(tmp_path, *args) -> dict:
+    output = tmp_path / "pipeline.yaml"
+    assert main(["compile", "--output", str(output), *args]) == 0
+    return yaml.safe_load(output.read_text())
+
+
+def test_dag_edges_follow_the_data(tmp_path):
+    spec = compiled(tmp_path)
+    assert spec["pipelineInfo"]["name"] == PIPELINE_NAME
+    tasks = spec["root"]["dag"]["tasks"]
+    dependencies = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
+    assert dependencies == {
+        "ingest": set(),
+        "transform": {"ingest"},
+        "train": {"transform"},
+        "evaluate": {"ingest", "transform", "train"},
+        "condition-1": {"evaluate", "transform", "train"},
+    }
+    # Export runs inside the condition, only when evaluate returned True.
+    condition = tasks["condition-1"]
+    assert "evaluate" in condition["triggerPolicy"]["condition"]
+    assert "== true" in condition["triggerPolicy"]["condition"]
+    inner = spec["components"][condition["componentRef"]["name"]]["dag"]["tasks"]
+    assert list(inner) == ["export"]
+    display_names = {name: task["taskInfo"]["name"] for name, task in tasks.items()}
+    assert display_names["transform"] == "Vectorize with tf.Transform"
+
+
+def test_every_option_is_a_parameter_with_the_config_default(tmp_path):
+    parameters = compiled(tmp_path)["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == set(pipeline_arguments(PipelineConfig()))
+    for cls in STAGE_CONFIGS.values():
+        for field in dataclasses.fields(cls):
+            assert parameters[field.name]["defaultValue"] == field.default, field.name
+    assert parameters["beam_args"]["parameterType"] == "LIST"
+
+
+def test_image_is_set_on_every_step(tmp_path):
+    spec = compiled(tmp_path, "--image", "registry.example/lstm:1")
+    executors = spec["deploymentSpec"]["executors"]
+    assert len(executors) == 5
+    assert {e["container"]["image"] for e in executors.values()} == {"registry.example/lstm:1"}
+    # Steps import the installed project; nothing is pip-installed when a step starts.
+    for executor in executors.values():
+        assert "pip install" not in " ".join(executor["container"]["command"])

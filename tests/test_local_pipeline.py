@@ -1,0 +1,97 @@
+"""The whole DAG run locally through the CLI, as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.conftest import SHARED_TFDS_DIR
+from pipeline.cli import main
+from pipeline.dag import STEP_NAMES
+
+pytestmark = pytest.mark.skipif(
+    not SHARED_TFDS_DIR.exists(), reason="needs the prepared tfds data in ../shared/tfds"
+)
+
+
+@pytest.fixture(scope="module")
+def blessed_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("run")
+    argv = ["run", "--data-dir", str(SHARED_TFDS_DIR), "--max-examples", "500", "--epochs", "1"]
+    # One epoch on 450 reviews is far from 0.80 accuracy; threshold 0 lets export run.
+    argv += ["--accuracy-threshold", "0", "--output-dir", str(output_dir)]
+    assert main(argv) == 0
+    return json.loads((output_dir / "run_summary.json").read_text())
+
+
+def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_run):
+    summary = blessed_run
+    assert summary["status"] == "succeeded"
+    assert summary["config"]["ingest"]["max_examples"] == 500
+    for step in STEP_NAMES:
+        assert summary["steps"][step]["status"] == "succeeded"
+        assert summary["steps"][step]["seconds"] > 0
+    counts = summary["counts"]
+    assert counts["test"] == 500 and counts["train"] + counts["eval"] == 500
+    assert summary["model"]["type"] == "lstm" and summary["model"]["total_params"] == 349_057
+    test_metrics = summary["metrics"]["test"]
+    assert test_metrics["examples"] == 500
+    for name in ("accuracy", "auc", "precision", "recall", "f1", "loss"):
+        assert 0 <= test_metrics[name] <= 1 or name == "loss"
+    assert summary["blessed"] is True
+    serving_model = Path(summary["serving_model"])
+    assert serving_model.is_absolute() and (serving_model / "saved_model.pb").exists()
+    assert serving_model.name.isdigit()
+
+
+def test_predict_command_prints_one_json_line_per_input(blessed_run):
+    texts = ["a wonderful film", "boring and awful", ""]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "predict",
+            "--model-dir",
+            blessed_run["serving_model"],
+        ],
+        input="\n".join(texts) + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["text"] for line in lines] == texts
+    for line in lines:
+        assert 0 <= line["probability"] <= 1
+        assert line["label"] == ("positive" if line["probability"] >= 0.5 else "negative")
+
+
+def test_a_model_below_the_threshold_is_not_exported(tmp_path, aclimdb_dir):
+    argv = ["run", "--source", f"aclimdb:{aclimdb_dir}", "--epochs", "1", "--units", "4"]
+    argv += ["--accuracy-threshold", "1.0", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "run_summary.json").read_text())
+    assert summary["blessed"] is False
+    assert summary["blessing_reason"].endswith("< threshold 1.0")
+    assert summary["steps"]["export"]["status"] == "not run"
+    assert summary["serving_model"] is None
+    assert not list(tmp_path.glob("artifacts/*/export"))
+
+
+def test_bad_option_value_exits_2_with_one_line_naming_it(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", "--vocab-size", "2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "lstm-pipeline: error: --vocab-size=2 is not allowed: 3 or more"
+    )
+    assert not (tmp_path / "out").exists()  # Checked before any work.
