@@ -31,8 +31,9 @@ def _attribute_help(cls) -> dict[str, str]:
     section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
     help_by_name, name = {}, None
     for line in section.splitlines():
+        indent = len(line) - len(line.lstrip())
         match = re.match(r"(\w+): (.*)", line.strip())
-        if match and not line.startswith(" " * 4):
+        if match and indent <= 4:
             name, text = match.groups()
             help_by_name[name] = text
         elif name and line.strip():

@@ -51,8 +51,8 @@ class IngestConfig:
             A csv/jsonl PATH is a directory with `train*` and `test*` files, or one file whose
             records name their split in `split_field`.
         data_dir: tensorflow-datasets data directory; empty means TFDS_DATA_DIR or tfds' default.
-        text_field: csv/jsonl field holding the text.
-        label_field: csv/jsonl field holding the label (0/1, neg/pos, negative/positive).
+        text_field: field holding the text (csv/jsonl records, tfds features).
+        label_field: field holding the label: 0/1, neg/pos, negative/positive or false/true.
         split_field: field of a single csv/jsonl file naming each record's split (train/test).
         eval_fraction: share of the source's train split carved out, deterministically, as eval.
         max_examples: read at most this many records of each source split (0: all).
