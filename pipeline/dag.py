@@ -13,12 +13,18 @@ from components.common.config import (
     TrainConfig,
     TransformConfig,
 )
-from components.common.images import DEFAULT_IMAGE
 from components.evaluate.component import evaluate
 from components.export.component import export
 from components.ingest.component import ingest
 from components.train.component import train
 from components.transform.component import transform
+from pipeline.deployment import (
+    RETRY_BACKOFF,
+    RETRY_BACKOFF_FACTOR,
+    RETRY_MAX_DURATION,
+    STEP_RESOURCES,
+    DeploymentOptions,
+)
 
 PIPELINE_NAME = "lstm-sentiment"
 STEP_NAMES = ("ingest", "transform", "train", "evaluate", "export")
@@ -29,11 +35,28 @@ _TRAIN = TrainConfig()
 _EVALUATE = EvaluateConfig()
 
 
-def create_pipeline(image: str = DEFAULT_IMAGE):
-    """The pipeline function, with every step running in `image` on a cluster."""
+def _deploy(task, step: str, options: DeploymentOptions):
+    resources = STEP_RESOURCES[step]
+    task.set_container_image(options.image)
+    task.set_cpu_request(resources.cpu_request).set_cpu_limit(resources.cpu_limit)
+    task.set_memory_request(resources.memory_request).set_memory_limit(resources.memory_limit)
+    task.set_retry(
+        resources.retries,
+        backoff_duration=RETRY_BACKOFF,
+        backoff_factor=RETRY_BACKOFF_FACTOR,
+        backoff_max_duration=RETRY_MAX_DURATION,
+    )
+    task.set_caching_options(options.enable_caching)
+    if step == "train" and options.train_gpus:
+        task.set_accelerator_type(options.gpu_type).set_accelerator_limit(options.train_gpus)
+
+
+def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: B008 - frozen
+    """The pipeline function, deployed on a cluster as `options` say."""
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
+        pipeline_root=options.pipeline_root or None,
         description="IMDB-style sentiment with an LSTM: ingest, tf.Transform, train, evaluate, "
         "export a SavedModel over raw text.",
     )
@@ -99,8 +122,9 @@ def create_pipeline(image: str = DEFAULT_IMAGE):
                 transform_graph=transform_task.outputs["transform_graph"],
                 model=train_task.outputs["model"],
             ).set_display_name("Export serving model")
-        for task in (ingest_task, transform_task, train_task, evaluate_task, export_task):
-            task.set_container_image(image)
+        tasks = (ingest_task, transform_task, train_task, evaluate_task, export_task)
+        for step, task in zip(STEP_NAMES, tasks, strict=True):
+            _deploy(task, step, options)
 
     return lstm_sentiment
 

@@ -44,11 +44,48 @@ def test_every_option_is_a_parameter_with_the_config_default(tmp_path):
     assert parameters["beam_args"]["parameterType"] == "LIST"
 
 
-def test_image_is_set_on_every_step(tmp_path):
+def test_image_and_resources_are_set_on_every_step(tmp_path):
     spec = compiled(tmp_path, "--image", "registry.example/lstm:1")
     executors = spec["deploymentSpec"]["executors"]
     assert len(executors) == 5
     assert {e["container"]["image"] for e in executors.values()} == {"registry.example/lstm:1"}
-    # Steps import the installed project; nothing is pip-installed when a step starts.
     for executor in executors.values():
+        # Steps import the installed project; nothing is pip-installed when a step starts.
         assert "pip install" not in " ".join(executor["container"]["command"])
+        assert {"resourceCpuRequest", "resourceMemoryLimit"} <= set(
+            executor["container"]["resources"]
+        )
+    train = executors["exec-train"]["container"]["resources"]
+    evaluate = executors["exec-evaluate"]["container"]["resources"]
+    assert float(train["resourceCpuRequest"]) > float(evaluate["resourceCpuRequest"])
+    assert "accelerator" not in train
+
+
+def test_gpu_caching_and_retries(tmp_path):
+    spec = compiled(tmp_path, "--train-gpus", "2", "--gpu-type", "NVIDIA_L4", "--no-enable-caching")
+    train = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert train["accelerator"]["resourceType"] == "NVIDIA_L4"
+    assert train["accelerator"]["resourceCount"] == "2"
+    tasks = step_tasks(spec)
+    assert set(tasks) == {"ingest", "transform", "train", "evaluate", "export"}
+    assert all(task["cachingOptions"] == {} for task in tasks.values())  # {} means off.
+    assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 3
+    assert tasks["ingest"]["retryPolicy"]["backoffFactor"] == 2.0
+    cached = step_tasks(compiled(tmp_path))
+    assert all(task["cachingOptions"] == {"enableCache": True} for task in cached.values())
+
+
+def step_tasks(spec: dict) -> dict:
+    """Every step's task spec, the ones inside the dsl.If condition too."""
+    dags = [spec["root"]["dag"]] + [c["dag"] for c in spec["components"].values() if "dag" in c]
+    return {
+        name: task
+        for dag in dags
+        for name, task in dag["tasks"].items()
+        if not name.startswith("condition-")
+    }
+
+
+def test_bad_cluster_option_exits_2(tmp_path, capsys):
+    assert main(["compile", "--output", str(tmp_path / "p.yaml"), "--train-gpus", "-1"]) == 2
+    assert "--train-gpus=-1 is not allowed" in capsys.readouterr().err

@@ -159,9 +159,7 @@ def test_csv_directory_with_custom_fields_and_bad_records_quarantined(tmp_path):
         "fine,negative\n",
         encoding="utf-8",
     )
-    (source / "test.csv").write_bytes(
-        b"tweet,sentiment\nall good,1\n" + b"bad \xff bytes,0\n"
-    )
+    (source / "test.csv").write_bytes(b"tweet,sentiment\nall good,1\n" + b"bad \xff bytes,0\n")
     output = str(tmp_path / "out")
     config = IngestConfig(source=f"csv:{source}", text_field="tweet", label_field="sentiment")
     counts = run_ingest(config, output)
