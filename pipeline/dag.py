@@ -70,6 +70,7 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         max_examples: int = _INGEST.max_examples,
         vocab_size: int = _TRANSFORM.vocab_size,
         max_seq_len: int = _TRANSFORM.max_seq_len,
+        punctuation: str = _TRANSFORM.punctuation,
         model_type: str = _TRAIN.model_type,
         epochs: int = _TRAIN.epochs,
         batch_size: int = _TRAIN.batch_size,
@@ -95,6 +96,7 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         transform_task = transform(
             vocab_size=vocab_size,
             max_seq_len=max_seq_len,
+            punctuation=punctuation,
             beam_args=beam_args,
             examples=ingest_task.outputs["examples"],
         ).set_display_name("Vectorize with tf.Transform")

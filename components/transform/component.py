@@ -10,6 +10,7 @@ from components.common.images import DEFAULT_IMAGE
 def transform(
     vocab_size: int,
     max_seq_len: int,
+    punctuation: str,
     beam_args: list,
     examples: Input[Dataset],
     transform_graph: Output[Artifact],
@@ -24,6 +25,8 @@ def transform(
     from components.transform.transform import run_transform
 
     logs.configure()
-    config = TransformConfig(vocab_size=vocab_size, max_seq_len=max_seq_len)
+    config = TransformConfig(
+        vocab_size=vocab_size, max_seq_len=max_seq_len, punctuation=punctuation
+    )
     run_transform(config, examples.path, transform_graph.path, transformed_examples.path, beam_args)
     transform_graph.metadata.update(seconds=time.monotonic() - start)

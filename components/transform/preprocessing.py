@@ -12,17 +12,21 @@ import tensorflow_transform as tft
 from components.common import features as F
 
 VOCABULARY_NAME = "vocabulary"
-# Every character that is not a letter, a digit, whitespace or an apostrophe becomes a token of
-# its own, so "great!" is "great" and "!"; apostrophes stay inside words ("don't").
+# Punctuation is every character that is not a letter, a digit, whitespace or an apostrophe;
+# apostrophes stay inside words ("don't").
 _PUNCTUATION = r"([^\pL\pN\s'])"
 _HTML_BREAK = r"<br\s*/?>"
 
 
-def tokenize(text: tf.Tensor) -> tf.RaggedTensor:
-    """Lowercases, strips HTML line breaks and splits into words and punctuation."""
+def tokenize(text: tf.Tensor, punctuation: str) -> tf.RaggedTensor:
+    """Lowercases, strips HTML line breaks and splits words from punctuation.
+
+    With punctuation "keep" each mark becomes a token of its own ("great!" is "great", "!");
+    with "drop" marks only separate words ("great!" is "great").
+    """
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, _HTML_BREAK, " ")
-    text = tf.strings.regex_replace(text, _PUNCTUATION, r" \1 ")
+    text = tf.strings.regex_replace(text, _PUNCTUATION, r" \1 " if punctuation == "keep" else " ")
     return tf.strings.split(text)
 
 
@@ -39,11 +43,11 @@ def pad_front(ids: tf.RaggedTensor, length: int) -> tf.Tensor:
     return tf.where(positions >= 0, shifted, tf.constant(F.PAD_ID, tf.int64))
 
 
-def make_preprocessing_fn(vocab_size: int, max_seq_len: int):
+def make_preprocessing_fn(vocab_size: int, max_seq_len: int, punctuation: str):
     """The preprocessing_fn for a vocabulary of `vocab_size` ids and sequences of `max_seq_len`."""
 
     def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        tokens = tokenize(inputs[F.TEXT_KEY])
+        tokens = tokenize(inputs[F.TEXT_KEY], punctuation)
         vocabulary = tft.vocabulary(
             tokens, top_k=vocab_size - F.RESERVED_IDS, vocab_filename=VOCABULARY_NAME
         )

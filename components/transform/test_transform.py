@@ -15,11 +15,20 @@ from components.transform.preprocessing import (
 from components.transform.transform import RAW_FEATURE_SPEC, TRANSFORM_CONFIG_FILE
 
 
-def test_tokenize_lowercases_strips_html_breaks_and_splits_punctuation():
-    tokens = tokenize(tf.constant(["Great film!<br /><br />Don't MISS it.", "Café, été"]))
-    assert tokens.to_list() == [
+REVIEWS = tf.constant(["Great film!<br /><br />Don't MISS it.", "Café,été...wow"])
+
+
+def test_tokenize_keeps_punctuation_marks_as_tokens():
+    assert tokenize(REVIEWS, "keep").to_list() == [
         [b"great", b"film", b"!", b"don't", b"miss", b"it", b"."],
-        ["café".encode(), b",", "été".encode()],
+        ["café".encode(), b",", "été".encode(), b".", b".", b".", b"wow"],
+    ]
+
+
+def test_tokenize_can_drop_punctuation_but_still_splits_words_at_it():
+    assert tokenize(REVIEWS, "drop").to_list() == [
+        [b"great", b"film", b"don't", b"miss", b"it"],
+        ["café".encode(), "été".encode(), b"wow"],
     ]
 
 
@@ -61,7 +70,7 @@ class PreprocessingFnTest(tft_unit.TransformTestCase):
         self.assertAnalyzeAndTransformResults(
             input_data,
             tft.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC),
-            make_preprocessing_fn(vocab_size=5, max_seq_len=4),
+            make_preprocessing_fn(vocab_size=5, max_seq_len=4, punctuation="keep"),
             expected,
             expected_vocab_file_contents={VOCABULARY_NAME: expected_vocabulary},
         )
@@ -69,9 +78,9 @@ class PreprocessingFnTest(tft_unit.TransformTestCase):
 
 def test_run_transform_writes_graph_config_and_every_split(transformed, ingested_dir):
     config = read_json(f"{transformed['graph']}/{TRANSFORM_CONFIG_FILE}")
-    assert config == {"vocab_size": 24, "max_seq_len": 40}
+    assert config == {"vocab_size": 24, "max_seq_len": 40, "punctuation": "drop"}
     output = tft.TFTransformOutput(transformed["graph"])
-    # The generated reviews have 26 distinct tokens; 24 ids leave room for 22 of them.
+    # The generated reviews have 24 distinct words; 24 ids leave room for 22 of them.
     assert output.vocabulary_size_by_name(VOCABULARY_NAME) == 22
     for split in F.SPLITS:
         raw_count = sum(
@@ -94,4 +103,4 @@ def test_run_transform_writes_graph_config_and_every_split(transformed, ingested
         padding = np.count_nonzero(token_ids[short] == F.PAD_ID, axis=1)
         assert np.array_equal(padding, 40 - parsed[F.NUM_TOKENS_KEY].numpy()[short])
         assert not np.any(token_ids[short][:, -1] == F.PAD_ID)
-        assert np.any(token_ids == F.OOV_ID)  # 4 generated tokens are out of vocabulary.
+        assert np.any(token_ids == F.OOV_ID)  # 2 generated words are out of vocabulary.

@@ -51,7 +51,9 @@ def run_transform(
     beam_args: Sequence[str] = (),
 ) -> None:
     """Fits the vocabulary on train and writes the transform graph and transformed splits."""
-    preprocessing_fn = make_preprocessing_fn(config.vocab_size, config.max_seq_len)
+    preprocessing_fn = make_preprocessing_fn(
+        config.vocab_size, config.max_seq_len, config.punctuation
+    )
     temp_dir = os.path.join(transform_graph_dir, ".tft-tmp")
     with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
         with tft_beam.Context(temp_dir=temp_dir):
