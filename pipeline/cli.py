@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig
 from pipeline.deployment import DeploymentOptions
+from pipeline.submit import TOKEN_ENV, SubmitOptions
 
 # Command-line names that differ from the config field they set.
 _OPTION_NAMES = {"model_type": "model"}
@@ -42,23 +43,31 @@ def _attribute_help(cls) -> dict[str, str]:
 
 
 def _add_dataclass_options(parser: argparse.ArgumentParser, cls, title: str) -> None:
-    """One option per field of a config dataclass, with its default and docstring help."""
+    """One option per plain field of a config dataclass, with its default and docstring help."""
     group = parser.add_argument_group(title)
     descriptions = _attribute_help(cls)
-    for field in dataclasses.fields(cls):
+    for field in _plain_fields(cls):
         option = "--" + _OPTION_NAMES.get(field.name, field.name).replace("_", "-")
+        description = descriptions.get(field.name, "")
+        if field.default is dataclasses.MISSING:
+            group.add_argument(option, dest=field.name, required=True, help=description)
+            continue
         kind = type(field.default)
         group.add_argument(
             option,
             dest=field.name,
             default=field.default,
-            help=f"{descriptions.get(field.name, '')} (default: {field.default!r})",
+            help=f"{description} (default: {field.default!r})",
             **({"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}),
         )
 
 
-def _from_args(cls, args: argparse.Namespace):
-    return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
+def _plain_fields(cls) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.default_factory is dataclasses.MISSING]
+
+
+def _from_args(cls, args: argparse.Namespace, **extra):
+    return cls(**{field.name: getattr(args, field.name) for field in _plain_fields(cls)}, **extra)
 
 
 def config_from_args(args: argparse.Namespace, beam_args: Sequence[str]) -> PipelineConfig:
@@ -92,6 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for stage, cls in STAGE_CONFIGS.items():
         _add_dataclass_options(run_parser, cls, f"{stage} options")
+
+    submit_parser = commands.add_parser(
+        "submit",
+        help="upload the pipeline to Kubeflow Pipelines and start a run",
+        description="Uploads the pipeline (a new version only when it changed), creates a run "
+        "or a recurring run, and prints its id and link. Credentials: the kfp client's own "
+        f"sources, ${TOKEN_ENV}, or --token-file; never a command-line value.",
+        allow_abbrev=False,
+    )
+    _add_dataclass_options(submit_parser, SubmitOptions, "submit options")
+    submit_parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a pipeline parameter for the run, e.g. epochs=3 (repeatable)",
+    )
+    _add_dataclass_options(submit_parser, DeploymentOptions, "cluster options")
 
     predict_parser = commands.add_parser(
         "predict", help="classify texts with an exported model", allow_abbrev=False
@@ -151,6 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             compile_pipeline(args.output, _from_args(DeploymentOptions, args))
             print(f"wrote {args.output}")
+        elif args.command == "submit":
+            from pipeline.submit import parse_params, submit
+
+            options = _from_args(SubmitOptions, args, params=parse_params(args.param))
+            result = submit(options, _from_args(DeploymentOptions, args))
+            print(json.dumps(result))
+            if result.get("state", "SUCCEEDED") != "SUCCEEDED":
+                return 1
         elif args.command == "run":
             from pipeline.local import run_local
 

@@ -14,7 +14,6 @@ from components.transform.preprocessing import (
 )
 from components.transform.transform import RAW_FEATURE_SPEC, TRANSFORM_CONFIG_FILE
 
-
 REVIEWS = tf.constant(["Great film!<br /><br />Don't MISS it.", "Café,été...wow"])
 
 
