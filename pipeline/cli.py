@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--output-dir", default="out", help="where artifacts and run_summary.json go (default: out)"
     )
+    run_parser.add_argument(
+        "--reuse",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reuse outputs of earlier runs in --output-dir whose inputs and parameters are "
+        "unchanged, and resume interrupted training (default: on)",
+    )
     for stage, cls in STAGE_CONFIGS.items():
         _add_dataclass_options(run_parser, cls, f"{stage} options")
 
@@ -189,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "run":
             from pipeline.local import run_local
 
-            summary = run_local(config_from_args(args, beam_args), args.output_dir)
+            summary = run_local(config_from_args(args, beam_args), args.output_dir, args.reuse)
             print(json.dumps({k: summary[k] for k in ("status", "blessed", "serving_model")}))
         else:
             texts = args.texts or (line.rstrip("\n") for line in sys.stdin)

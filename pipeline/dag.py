@@ -40,12 +40,13 @@ def _deploy(task, step: str, options: DeploymentOptions):
     task.set_container_image(options.image)
     task.set_cpu_request(resources.cpu_request).set_cpu_limit(resources.cpu_limit)
     task.set_memory_request(resources.memory_request).set_memory_limit(resources.memory_limit)
-    task.set_retry(
-        resources.retries,
-        backoff_duration=RETRY_BACKOFF,
-        backoff_factor=RETRY_BACKOFF_FACTOR,
-        backoff_max_duration=RETRY_MAX_DURATION,
-    )
+    if options.retries:
+        task.set_retry(
+            resources.retries,
+            backoff_duration=RETRY_BACKOFF,
+            backoff_factor=RETRY_BACKOFF_FACTOR,
+            backoff_max_duration=RETRY_MAX_DURATION,
+        )
     task.set_caching_options(options.enable_caching)
     if step == "train" and options.train_gpus:
         task.set_accelerator_type(options.gpu_type).set_accelerator_limit(options.train_gpus)
@@ -68,6 +69,8 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         split_field: str = _INGEST.split_field,
         eval_fraction: float = _INGEST.eval_fraction,
         max_examples: int = _INGEST.max_examples,
+        max_text_bytes: int = _INGEST.max_text_bytes,
+        max_quarantine_fraction: float = _INGEST.max_quarantine_fraction,
         vocab_size: int = _TRANSFORM.vocab_size,
         max_seq_len: int = _TRANSFORM.max_seq_len,
         punctuation: str = _TRANSFORM.punctuation,
@@ -82,6 +85,7 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         seed: int = _TRAIN.seed,
         accuracy_threshold: float = _EVALUATE.accuracy_threshold,
         beam_args: list = [],  # noqa: B006 - KFP reads the literal default into the pipeline spec.
+        cache_dir: str = "",
     ):
         ingest_task = ingest(
             source=source,
@@ -91,13 +95,17 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
             split_field=split_field,
             eval_fraction=eval_fraction,
             max_examples=max_examples,
+            max_text_bytes=max_text_bytes,
+            max_quarantine_fraction=max_quarantine_fraction,
             beam_args=beam_args,
+            cache_dir=cache_dir,
         ).set_display_name("Ingest reviews")
         transform_task = transform(
             vocab_size=vocab_size,
             max_seq_len=max_seq_len,
             punctuation=punctuation,
             beam_args=beam_args,
+            cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
         ).set_display_name("Vectorize with tf.Transform")
         train_task = train(
@@ -110,17 +118,20 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
             learning_rate=learning_rate,
             patience=patience,
             seed=seed,
+            cache_dir=cache_dir,
             transformed_examples=transform_task.outputs["transformed_examples"],
             transform_graph=transform_task.outputs["transform_graph"],
         ).set_display_name("Train model")
         evaluate_task = evaluate(
             accuracy_threshold=accuracy_threshold,
+            cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
             transform_graph=transform_task.outputs["transform_graph"],
             model=train_task.outputs["model"],
         ).set_display_name("Evaluate on test reviews")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
             export_task = export(
+                cache_dir=cache_dir,
                 transform_graph=transform_task.outputs["transform_graph"],
                 model=train_task.outputs["model"],
             ).set_display_name("Export serving model")
@@ -131,10 +142,11 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
     return lstm_sentiment
 
 
-def pipeline_arguments(config: PipelineConfig) -> dict:
-    """The pipeline parameters that run `config`."""
+def pipeline_arguments(config: PipelineConfig, cache_dir: str = "") -> dict:
+    """The pipeline parameters that run `config`; `cache_dir` lets steps reuse earlier outputs."""
     arguments = {}
     for stage in (config.ingest, config.transform, config.train, config.evaluate):
         arguments.update(vars(stage))
     arguments["beam_args"] = list(config.beam_args)
+    arguments["cache_dir"] = cache_dir
     return arguments

@@ -48,6 +48,8 @@ class DeploymentOptions:
         enable_caching: let KFP reuse a step's earlier outputs for identical inputs.
         pipeline_root: where KFP keeps artifacts (gs://, s3://, minio://); empty means the
             cluster's default.
+        retries: retry failed steps with backoff (local runs turn this off: there a failure
+            is a bug or bad data, and a retry only delays the error).
     """
 
     image: str = DEFAULT_IMAGE
@@ -55,6 +57,7 @@ class DeploymentOptions:
     gpu_type: str = "nvidia.com/gpu"
     enable_caching: bool = True
     pipeline_root: str = ""
+    retries: bool = True
 
     def __post_init__(self) -> None:
         if not self.image or any(c.isspace() for c in self.image):

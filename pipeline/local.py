@@ -20,11 +20,13 @@ from components.evaluate.evaluate import EVALUATION_FILE
 from components.ingest.ingest import COUNTS_FILE
 from components.train.train import MODEL_INFO_FILE
 from pipeline.dag import STEP_NAMES, create_pipeline, pipeline_arguments
+from pipeline.deployment import DeploymentOptions
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "run_summary.json"
 ARTIFACTS_DIR = "artifacts"
+CACHE_DIR = "cache"
 # kfp.local writes each task's results, artifact metadata included, to this file in its folder.
 EXECUTOR_OUTPUT_FILE = "executor_output.json"
 
@@ -50,14 +52,14 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
     steps = {}
     for step, artifacts in outputs.items():
         timed = [a["metadata"]["seconds"] for a in artifacts.values() if "seconds" in a["metadata"]]
-        steps[step] = (
-            {"status": "succeeded", "seconds": round(timed[0], 1)}
-            if timed
-            else {
-                "status": "not run",
-                "seconds": 0.0,
+        reused = any(a["metadata"].get("reused") for a in artifacts.values())
+        if timed:
+            steps[step] = {
+                "status": "reused" if reused else "succeeded",
+                "seconds": round(timed[0], 1),
             }
-        )
+        else:
+            steps[step] = {"status": "not run", "seconds": 0.0}
     summary = {
         "status": status,
         "seconds": round(seconds, 1),
@@ -87,8 +89,12 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
     return summary
 
 
-def run_local(config: PipelineConfig, output_dir: str) -> dict:
-    """Runs the whole DAG with artifacts under `output_dir` and returns the run summary."""
+def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> dict:
+    """Runs the whole DAG with artifacts under `output_dir` and returns the run summary.
+
+    With `reuse`, steps whose inputs and parameters match an earlier run under the same
+    `output_dir` copy that run's outputs (kept in `output_dir/cache`) instead of recomputing.
+    """
     output_dir = os.path.abspath(output_dir)
     pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR)
     os.makedirs(pipeline_root, exist_ok=True)
@@ -104,7 +110,9 @@ def run_local(config: PipelineConfig, output_dir: str) -> dict:
         # The cluster image's name does not contain "python"; locally it is not used at all.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         try:
-            create_pipeline()(**pipeline_arguments(config))
+            cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
+            local_deployment = DeploymentOptions(retries=False)
+            create_pipeline(local_deployment)(**pipeline_arguments(config, cache_dir))
         except RuntimeError as error:
             status, failure = "failed", error
     new_runs = sorted(set(os.listdir(pipeline_root)) - earlier_runs)

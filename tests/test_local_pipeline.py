@@ -95,3 +95,28 @@ def test_bad_option_value_exits_2_with_one_line_naming_it(tmp_path):
         "lstm-pipeline: error: --vocab-size=2 is not allowed: 3 or more"
     )
     assert not (tmp_path / "out").exists()  # Checked before any work.
+
+
+def test_a_rerun_with_unchanged_inputs_reuses_every_step(tmp_path, aclimdb_dir):
+    argv = ["run", "--source", f"aclimdb:{aclimdb_dir}", "--epochs", "1", "--units", "4"]
+    argv += ["--accuracy-threshold", "0", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    first = json.loads((tmp_path / "run_summary.json").read_text())
+    assert {step["status"] for step in first["steps"].values()} == {"succeeded"}
+    assert main(argv) == 0
+    second = json.loads((tmp_path / "run_summary.json").read_text())
+    assert {step["status"] for step in second["steps"].values()} == {"reused"}
+    assert second["metrics"] == first["metrics"]
+    assert Path(second["serving_model"]).name == Path(first["serving_model"]).name
+
+    # A changed parameter recomputes its step and every step after it, and only those.
+    assert main([*argv, "--dense-units", "8"]) == 0
+    third = json.loads((tmp_path / "run_summary.json").read_text())
+    statuses = {name: step["status"] for name, step in third["steps"].items()}
+    assert statuses == {
+        "ingest": "reused",
+        "transform": "reused",
+        "train": "succeeded",
+        "evaluate": "succeeded",
+        "export": "succeeded",
+    }

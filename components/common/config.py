@@ -57,6 +57,9 @@ class IngestConfig:
         split_field: field of a single csv/jsonl file naming each record's split (train/test).
         eval_fraction: share of the source's train split carved out, deterministically, as eval.
         max_examples: read at most this many records of each source split (0: all).
+        max_text_bytes: longer texts are quarantined as text_too_long.
+        max_quarantine_fraction: ingest fails when more than this share of records is
+            quarantined: past it, the source is more likely broken than a few records.
     """
 
     source: str = "tfds:imdb_reviews"
@@ -66,9 +69,18 @@ class IngestConfig:
     split_field: str = "split"
     eval_fraction: float = 0.1
     max_examples: int = 0
+    max_text_bytes: int = 1_000_000
+    max_quarantine_fraction: float = 0.01
 
     def __post_init__(self) -> None:
         Source.parse(self.source)
+        _require(self.max_text_bytes >= 1, "max_text_bytes", self.max_text_bytes, "1 or more")
+        _require(
+            0 <= self.max_quarantine_fraction <= 1,
+            "max_quarantine_fraction",
+            self.max_quarantine_fraction,
+            "0 <= x <= 1",
+        )
         _require(0 < self.eval_fraction < 1, "eval_fraction", self.eval_fraction, "0 < x < 1")
         _require(self.max_examples >= 0, "max_examples", self.max_examples, "0 (all) or more")
         for name in ("text_field", "label_field", "split_field"):

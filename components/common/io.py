@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import tensorflow as tf
@@ -37,3 +39,25 @@ def tfrecord_files(directory: str, split: str) -> list[str]:
     if not files:
         raise FileNotFoundError(f"no {split} examples under {directory}")
     return files
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+    """Yields a temporary sibling of `path` to write into, moved to `path` only on success.
+
+    A step killed midway leaves only the `.incomplete` sibling, which the next attempt clears,
+    so no later step can read a half-written output.
+    """
+    path = path.rstrip("/")
+    incomplete = f"{path}.incomplete"
+    if tf.io.gfile.exists(incomplete):
+        tf.io.gfile.rmtree(incomplete)
+    tf.io.gfile.makedirs(incomplete)
+    try:
+        yield incomplete
+    except BaseException:
+        tf.io.gfile.rmtree(incomplete)
+        raise
+    if tf.io.gfile.exists(path):
+        tf.io.gfile.rmtree(path)
+    tf.io.gfile.rename(incomplete, path)

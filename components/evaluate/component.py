@@ -9,6 +9,7 @@ from components.common.images import DEFAULT_IMAGE
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def evaluate(
     accuracy_threshold: float,
+    cache_dir: str,
     examples: Input[Dataset],
     transform_graph: Input[Artifact],
     model: Input[Model],
@@ -24,14 +25,26 @@ def evaluate(
     import time
 
     start = time.monotonic()
+    from dataclasses import asdict
+
     from components.common import logs
     from components.common.config import EvaluateConfig
     from components.common.features import LABEL_NAMES
-    from components.evaluate.evaluate import run_evaluate
+    from components.common.io import read_json
+    from components.common.step_cache import run_cached, step_key
+    from components.evaluate.evaluate import EVALUATION_FILE, run_evaluate
 
     logs.configure()
     config = EvaluateConfig(accuracy_threshold=accuracy_threshold)
-    result = run_evaluate(config, examples.path, transform_graph.path, model.path, evaluation.path)
+    inputs = [examples.path, transform_graph.path, model.path]
+    reused = run_cached(
+        "evaluate",
+        step_key("evaluate", asdict(config), inputs),
+        {"evaluation": evaluation.path},
+        cache_dir,
+        lambda: run_evaluate(config, *inputs, evaluation.path),
+    )
+    result = read_json(f"{evaluation.path}/{EVALUATION_FILE}")
     test_metrics = result["metrics"]
     for name in ("accuracy", "auc", "precision", "recall", "f1", "loss"):
         metrics.log_metric(name, test_metrics[name])
@@ -41,6 +54,7 @@ def evaluate(
     evaluation.metadata.update(
         blessed=result["blessed"],
         blessing_reason=result["blessing_reason"],
+        reused=reused,
         seconds=time.monotonic() - start,
     )
     return result["blessed"]

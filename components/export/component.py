@@ -8,6 +8,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def export(
+    cache_dir: str,
     transform_graph: Input[Artifact],
     model: Input[Model],
     serving_model: Output[Model],
@@ -17,8 +18,20 @@ def export(
 
     start = time.monotonic()
     from components.common import logs
-    from components.export.export import run_export
+    from components.common.step_cache import run_cached, step_key
+    from components.export.export import resolve_version_dir, run_export
 
     logs.configure()
-    path = run_export(transform_graph.path, model.path, serving_model.path)
-    serving_model.metadata.update(version_path=path, seconds=time.monotonic() - start)
+    inputs = [transform_graph.path, model.path]
+    reused = run_cached(
+        "export",
+        step_key("export", {}, inputs),
+        {"serving_model": serving_model.path},
+        cache_dir,
+        lambda: run_export(*inputs, serving_model.path),
+    )
+    serving_model.metadata.update(
+        version_path=resolve_version_dir(serving_model.path),
+        reused=reused,
+        seconds=time.monotonic() - start,
+    )

@@ -15,16 +15,22 @@ def ingest(
     split_field: str,
     eval_fraction: float,
     max_examples: int,
+    max_text_bytes: int,
+    max_quarantine_fraction: float,
     beam_args: list,
+    cache_dir: str,
     examples: Output[Dataset],
 ):
     """Reads labeled reviews and writes train/eval/test tf.Examples."""
     import time
 
     start = time.monotonic()
+    from dataclasses import asdict
+
     from components.common import logs
     from components.common.config import IngestConfig
-    from components.ingest.ingest import run_ingest
+    from components.common.step_cache import run_cached, step_key
+    from components.ingest.ingest import read_counts, run_ingest, source_fingerprint
 
     logs.configure()
     config = IngestConfig(
@@ -35,6 +41,17 @@ def ingest(
         split_field=split_field,
         eval_fraction=eval_fraction,
         max_examples=max_examples,
+        max_text_bytes=max_text_bytes,
+        max_quarantine_fraction=max_quarantine_fraction,
     )
-    counts = run_ingest(config, examples.path, beam_args)
-    examples.metadata.update(counts=counts, seconds=time.monotonic() - start)
+    key = step_key("ingest", {"config": asdict(config), "source": source_fingerprint(config)}, [])
+    reused = run_cached(
+        "ingest",
+        key,
+        {"examples": examples.path},
+        cache_dir,
+        lambda: run_ingest(config, examples.path, beam_args),
+    )
+    examples.metadata.update(
+        counts=read_counts(examples.path), reused=reused, seconds=time.monotonic() - start
+    )

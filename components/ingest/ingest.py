@@ -28,7 +28,8 @@ from apache_beam.io.filesystems import FileSystems
 from components.common import features as F
 from components.common.beam import pipeline_options
 from components.common.config import IngestConfig, Source
-from components.common.io import EXAMPLES_SUFFIX, examples_prefix
+from components.common.io import EXAMPLES_SUFFIX, atomic_directory, examples_prefix
+from components.common.step_cache import file_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +77,13 @@ def parse_label(value: Any) -> int | None:
     return None
 
 
-def validate(record: dict) -> tuple[dict | None, str | None]:
+def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str | None]:
     """Splits a raw record into an accepted example or a quarantine reason."""
     text = record[F.TEXT_KEY]
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    if isinstance(text, bytes) and len(text) > max_text_bytes:
+        return None, "text_too_long"
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -95,30 +100,64 @@ def validate(record: dict) -> tuple[dict | None, str | None]:
     return example, None
 
 
+def quarantine_line(source_spec: str, record: dict, reason: str) -> dict:
+    """What the quarantine keeps of a set-aside record: enough to find and judge it."""
+    return {
+        "source": source_spec,
+        "position": record["position"],
+        "id": record[F.ID_KEY],
+        "reason": reason,
+        "label": repr(record[F.LABEL_KEY])[:100],
+        "split": repr(record["split"])[:100],
+    }
+
+
+QUARANTINE = "quarantine"
+
+
 class ValidateRecords(beam.DoFn):
-    """Emits accepted examples on the main output and quarantine lines on `quarantine`."""
+    """Emits accepted examples on the main output and quarantine lines on QUARANTINE."""
 
-    QUARANTINE = "quarantine"
-
-    def __init__(self, source_spec: str):
-        self._source_spec = source_spec
+    def __init__(self, source_spec: str, max_text_bytes: int):
+        self._source_spec, self._max_text_bytes = source_spec, max_text_bytes
 
     def process(self, record: dict) -> Iterator:
-        example, reason = validate(record)
+        example, reason = validate(record, self._max_text_bytes)
         if example is not None:
             yield example
-            return
-        yield beam.pvalue.TaggedOutput(
-            self.QUARANTINE,
-            {
-                "source": self._source_spec,
-                "position": record["position"],
-                "id": record[F.ID_KEY],
-                "reason": reason,
-                "label": repr(record[F.LABEL_KEY])[:100],
-                "split": repr(record["split"])[:100],
-            },
+        else:
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE, quarantine_line(self._source_spec, record, reason)
+            )
+
+
+def _position_order(example: dict) -> tuple:
+    path, _, line = example["position"].rpartition(":")
+    return (path, int(line)) if line.isdigit() else (example["position"], 0)
+
+
+class DropDuplicateIds(beam.PTransform):
+    """Keeps the first record (by position) of each id; quarantines the others."""
+
+    def __init__(self, source_spec: str):
+        super().__init__()
+        self._source_spec = source_spec
+
+    def expand(self, examples):
+        return (
+            examples
+            | "ById" >> beam.Map(lambda example: (example[F.ID_KEY], example))
+            | "GroupById" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.FlatMap(self._keep_first).with_outputs(QUARANTINE, main="unique")
         )
+
+    def _keep_first(self, id_and_examples):
+        first, *duplicates = sorted(id_and_examples[1], key=_position_order)
+        yield first
+        for duplicate in duplicates:
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE, quarantine_line(self._source_spec, duplicate, "duplicate_id")
+            )
 
 
 # ---- Sources: each is a PTransform from the pipeline root to raw records with a `split`. ----
@@ -368,10 +407,11 @@ def summarize_counts(raw: dict) -> dict:
 def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
     """Adds the whole ingest graph to a pipeline (separate from running it, for tests)."""
     records = read_source(root, config)
-    validated = records | "Validate" >> beam.ParDo(ValidateRecords(config.source)).with_outputs(
-        ValidateRecords.QUARANTINE, main="accepted"
-    )
-    splits = validated.accepted | "Split" >> SplitExamples(
+    validated = records | "Validate" >> beam.ParDo(
+        ValidateRecords(config.source, config.max_text_bytes)
+    ).with_outputs(QUARANTINE, main="accepted")
+    deduplicated = validated.accepted | "DropDuplicateIds" >> DropDuplicateIds(config.source)
+    splits = deduplicated.unique | "Split" >> SplitExamples(
         config.eval_fraction, config.max_examples
     )
 
@@ -387,7 +427,10 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
         )
         count_keys.append(pcoll | f"Count{split.title()}" >> beam.Map(lambda _, s=split: s))
 
-    quarantine = validated[ValidateRecords.QUARANTINE]
+    quarantine = (
+        validated[QUARANTINE],
+        deduplicated[QUARANTINE],
+    ) | "AllQuarantined" >> beam.Flatten()
     _ = (
         quarantine
         | "QuarantineJson" >> beam.Map(json.dumps, sort_keys=True)
@@ -413,6 +456,18 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
     )
 
 
+def source_fingerprint(config: IngestConfig) -> list:
+    """What identifies the source's current content, for reusing an earlier ingest of it."""
+    source = config.parsed_source
+    if source.kind == "tfds":
+        import tensorflow_datasets as tfds
+
+        data_dir = config.data_dir or os.environ.get("TFDS_DATA_DIR", "")
+        builder = tfds.builder(source.location, data_dir=data_dir or None)
+        return [source.location, str(builder.version), builder.data_dir]
+    return file_fingerprint(source.location)
+
+
 def read_counts(output_dir: str) -> dict:
     with FileSystems.open(FileSystems.join(output_dir, COUNTS_FILE)) as f:
         return json.load(io.TextIOWrapper(f, encoding="utf-8"))
@@ -421,16 +476,24 @@ def read_counts(output_dir: str) -> dict:
 def run_ingest(config: IngestConfig, output_dir: str, beam_args: Sequence[str] = ()) -> dict:
     """Reads `config.source` and writes the splits under `output_dir`; returns the counts."""
     logger.info("ingest: reading %s", config.source)
-    with beam.Pipeline(options=pipeline_options(beam_args)) as root:
-        build_ingest_pipeline(root, config, output_dir)
+    with atomic_directory(output_dir) as staging:
+        with beam.Pipeline(options=pipeline_options(beam_args)) as root:
+            build_ingest_pipeline(root, config, staging)
+    # Checked once the output is complete, so the quarantine named below can be inspected.
     counts = read_counts(output_dir)
     quarantine_dir = FileSystems.join(output_dir, QUARANTINE_DIR)
+    found = (
+        f"read {counts['read']}, quarantined {counts['quarantined']} "
+        f"{counts['quarantine_reasons']}, see {quarantine_dir}"
+    )
+    share = counts["quarantined"] / max(counts["read"], 1)
+    if share > config.max_quarantine_fraction:
+        raise IngestError(
+            f"source {config.source!r}: {share:.2%} of records quarantined, above "
+            f"--max-quarantine-fraction {config.max_quarantine_fraction} ({found})"
+        )
     for split in ("train", "test"):
         if not counts["written"][split]:
-            raise IngestError(
-                f"source {config.source!r} gave no usable {split} records "
-                f"(read {counts['read']}, quarantined {counts['quarantined']} "
-                f"{counts['quarantine_reasons']}, see {quarantine_dir})"
-            )
+            raise IngestError(f"source {config.source!r} gave no usable {split} records ({found})")
     logger.info("ingest: %s", json.dumps(counts))
     return counts

@@ -68,7 +68,19 @@ def test_parse_label_rejects_everything_else(value):
 )
 def test_validate_names_the_reason(text, label, split, reason):
     record = {F.TEXT_KEY: text, F.LABEL_KEY: label, "split": split, "position": "p", F.ID_KEY: "i"}
-    assert validate(record) == (None, reason)
+    assert validate(record, max_text_bytes=100) == (None, reason)
+
+
+def test_validate_measures_the_length_in_bytes():
+    record = {
+        F.TEXT_KEY: "é" * 60,
+        F.LABEL_KEY: 1,
+        "split": "train",
+        "position": "p",
+        F.ID_KEY: "i",
+    }
+    assert validate(record, max_text_bytes=100) == (None, "text_too_long")  # 120 bytes.
+    assert validate(record, max_text_bytes=120)[0][F.TEXT_KEY] == "é" * 60
 
 
 def test_source_spec_parsing():
@@ -161,7 +173,12 @@ def test_csv_directory_with_custom_fields_and_bad_records_quarantined(tmp_path):
     )
     (source / "test.csv").write_bytes(b"tweet,sentiment\nall good,1\n" + b"bad \xff bytes,0\n")
     output = str(tmp_path / "out")
-    config = IngestConfig(source=f"csv:{source}", text_field="tweet", label_field="sentiment")
+    config = IngestConfig(
+        source=f"csv:{source}",
+        text_field="tweet",
+        label_field="sentiment",
+        max_quarantine_fraction=0.5,
+    )
     counts = run_ingest(config, output)
     assert counts["read"] == 7
     assert counts["quarantine_reasons"] == {
@@ -191,7 +208,7 @@ def test_single_jsonl_file_names_splits_in_a_field(tmp_path):
     path = tmp_path / "reviews.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n", encoding="utf-8")
     output = str(tmp_path / "out")
-    counts = run_ingest(IngestConfig(source=f"jsonl:{path}"), output)
+    counts = run_ingest(IngestConfig(source=f"jsonl:{path}", max_quarantine_fraction=0.5), output)
     assert counts["read"] == 11
     assert counts["quarantine_reasons"] == {"empty_text": 1, "unknown_split": 1}
     assert counts["written"]["test"] == 1
@@ -217,3 +234,67 @@ def test_tfds_source_reads_the_prepared_imdb_reviews(tmp_path):
     test = read_examples(output, "test")
     assert {e[F.LABEL_KEY] for e in test} == {0, 1}
     assert all(e[F.ID_KEY].startswith("imdb_reviews-test.tfrecord") for e in test)
+
+
+def write_corrupted_jsonl(path) -> dict:
+    """A source with every kind of bad record; returns the expected quarantine reasons."""
+    lines = [
+        json.dumps({"text": f"good review {i}", "label": i % 2, "split": "train", "id": f"g{i}"})
+        for i in range(40)
+    ]
+    lines += [
+        json.dumps({"text": f"test review {i}", "label": "pos", "split": "test"}) for i in range(8)
+    ]
+    bad = [
+        ({"text": "", "label": 1, "split": "train"}, "empty_text"),
+        ({"text": " \t\n ", "label": 1, "split": "train"}, "empty_text"),
+        ({"label": 1, "split": "train"}, "empty_text"),
+        ({"text": "no label", "split": "train"}, "unknown_label"),
+        ({"text": "odd label", "label": "maybe", "split": "train"}, "unknown_label"),
+        ({"text": "x" * 300, "label": 0, "split": "train"}, "text_too_long"),
+        ({"text": "again", "label": 0, "split": "train", "id": "g3"}, "duplicate_id"),
+        ({"text": "lost", "label": 0, "split": "holdout"}, "unknown_split"),
+    ]
+    lines += [json.dumps(record) for record, _ in bad]
+    lines.append("{not json")
+    content = (
+        "\n".join(lines).encode() + b'\n{"text": "bad \xff byte", "label": 1, "split": "train"}\n'
+    )
+    path.write_bytes(content)
+    reasons = {}
+    for reason in [r for _, r in bad] + ["empty_text", "text_not_utf8"]:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
+
+
+def test_every_kind_of_bad_record_is_quarantined_and_counts_reconcile(tmp_path):
+    path = tmp_path / "corrupted.jsonl"
+    expected_reasons = write_corrupted_jsonl(path)
+    output = str(tmp_path / "out")
+    config = IngestConfig(source=f"jsonl:{path}", max_text_bytes=200, max_quarantine_fraction=0.5)
+    counts = run_ingest(config, output)
+    assert counts["quarantine_reasons"] == dict(sorted(expected_reasons.items()))
+    assert counts["read"] == 58
+    written = sum(counts["written"].values())
+    assert written == 48
+    assert counts["read"] == written + counts["quarantined"] + counts["not_sampled"]
+    assert counts["not_sampled"] == 0
+    quarantined = read_quarantine(output)
+    assert len(quarantined) == counts["quarantined"]
+    # The earlier g3 is kept; the later duplicate is set aside with its position.
+    (duplicate,) = [q for q in quarantined if q["reason"] == "duplicate_id"]
+    assert duplicate["id"] == "g3" and duplicate["position"].endswith(":55")
+    ids = {e[F.ID_KEY] for split in F.SPLITS for e in read_examples(output, split)}
+    assert "g3" in ids
+
+
+def test_too_much_quarantine_fails_naming_counts_and_location(tmp_path):
+    path = tmp_path / "corrupted.jsonl"
+    write_corrupted_jsonl(path)
+    output = str(tmp_path / "out")
+    with pytest.raises(IngestError) as error:
+        run_ingest(IngestConfig(source=f"jsonl:{path}", max_text_bytes=200), output)
+    message = str(error.value)
+    assert "17.24% of records quarantined, above --max-quarantine-fraction 0.01" in message
+    assert "read 58, quarantined 10" in message
+    assert f"see {output}/quarantine" in message

@@ -17,6 +17,7 @@ def train(
     learning_rate: float,
     patience: int,
     seed: int,
+    cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
     model: Output[Model],
@@ -25,9 +26,13 @@ def train(
     import time
 
     start = time.monotonic()
+    from dataclasses import asdict
+
     from components.common import logs
     from components.common.config import TrainConfig
-    from components.train.train import run_train
+    from components.common.io import read_json
+    from components.common.step_cache import run_cached, step_key
+    from components.train.train import MODEL_INFO_FILE, run_train
 
     logs.configure()
     config = TrainConfig(
@@ -41,10 +46,22 @@ def train(
         patience=patience,
         seed=seed,
     )
-    info = run_train(config, transformed_examples.path, transform_graph.path, model.path)
+    inputs = [transformed_examples.path, transform_graph.path]
+    key = step_key("train", asdict(config), inputs)
+    # Where an interrupted training of the very same inputs left its state, to resume it.
+    checkpoint_dir = f"{cache_dir}/train-{key}.checkpoint" if cache_dir else ""
+    reused = run_cached(
+        "train",
+        key,
+        {"model": model.path},
+        cache_dir,
+        lambda: run_train(config, *inputs, model.path, checkpoint_dir),
+    )
+    info = read_json(f"{model.path}/{MODEL_INFO_FILE}")
     model.metadata.update(
         model_type=info["type"],
         total_params=info["total_params"],
         best_epoch=info["best_epoch"],
+        reused=reused,
         seconds=time.monotonic() - start,
     )

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from components.common import features as F
 from components.common.config import TrainConfig, TransformConfig
-from components.common.io import read_json, tfrecord_files, write_json
+from components.common.io import atomic_directory, read_json, tfrecord_files, write_json
 from components.train.models import build_model
 from components.transform.transform import TRANSFORM_CONFIG_FILE
 
@@ -26,6 +26,8 @@ MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 MODEL_INFO_FILE = "model_info.json"
 MONITOR = "val_accuracy"
+PROGRESS_FILE = "progress.json"
+BEST_WEIGHTS_FILE = "best.weights.h5"
 
 
 def read_transform_config(transform_graph_dir: str) -> TransformConfig:
@@ -61,13 +63,103 @@ class EpochLog(keras.callbacks.Callback):
         logger.info("train: epoch %d/%d %s", epoch + 1, self._epochs, metrics)
 
 
+class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
+    """Early stopping on MONITOR that keeps the best weights and can resume after a kill.
+
+    With a checkpoint folder, every finished epoch leaves there the full model (weights and
+    optimizer), the best weights so far and progress.json (history, best epoch, patience used),
+    written so a kill at any moment leaves the previous epoch's state intact. Keras' own
+    EarlyStopping cannot be resumed: its best weights and patience live only in memory.
+    """
+
+    def __init__(self, patience: int, checkpoint_dir: str = ""):
+        super().__init__()
+        self.patience, self.checkpoint_dir = patience, checkpoint_dir
+        self.history: dict[str, list[float]] = {}
+        self.best_epoch, self.best_value, self.wait = -1, -float("inf"), 0
+        self._best_weights = None
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history.get(MONITOR, []))
+
+    def _path(self, name: str) -> str:
+        return f"{self.checkpoint_dir}/{name}"
+
+    def resume(self) -> keras.Model | None:
+        """The model of the last finished epoch, with the callback's state, if one was saved."""
+        if not self.checkpoint_dir or not tf.io.gfile.exists(self._path(PROGRESS_FILE)):
+            return None
+        progress = read_json(self._path(PROGRESS_FILE))
+        self.history, self.wait = progress["history"], progress["wait"]
+        self.best_epoch, self.best_value = progress["best_epoch"], progress["best_value"]
+        model = keras.saving.load_model(self._path(progress["state_file"]))
+        logger.info("train: resuming after epoch %d from %s", self.epochs_done, self.checkpoint_dir)
+        return model
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        value = self.history[MONITOR][-1]
+        improved = value > self.best_value
+        if improved:
+            self.best_epoch, self.best_value, self.wait = epoch, value, 0
+            self._best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+        if self.checkpoint_dir:
+            self._save(epoch, improved)
+        if self.wait >= self.patience:
+            self.model.stop_training = True
+
+    def _save(self, epoch: int, improved: bool) -> None:
+        tf.io.gfile.makedirs(self.checkpoint_dir)
+        state_file = f"state-{epoch + 1}.keras"
+        self.model.save(self._path(state_file))
+        if improved:
+            # Keras insists on the .weights.h5 ending, so the incomplete file is named before it.
+            incomplete = self._path(f"incomplete-{BEST_WEIGHTS_FILE}")
+            self.model.save_weights(incomplete)
+            tf.io.gfile.rename(incomplete, self._path(BEST_WEIGHTS_FILE), True)
+        progress = {
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "wait": self.wait,
+            "state_file": state_file,
+        }
+        write_json(self._path(f"{PROGRESS_FILE}.incomplete"), progress)
+        tf.io.gfile.rename(
+            self._path(f"{PROGRESS_FILE}.incomplete"), self._path(PROGRESS_FILE), True
+        )
+        if epoch:
+            stale = self._path(f"state-{epoch}.keras")
+            if tf.io.gfile.exists(stale):
+                tf.io.gfile.remove(stale)
+
+    def restore_best(self) -> None:
+        if self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+        elif self.checkpoint_dir and tf.io.gfile.exists(self._path(BEST_WEIGHTS_FILE)):
+            self.model.load_weights(self._path(BEST_WEIGHTS_FILE))
+
+
 def run_train(
-    config: TrainConfig, transformed_dir: str, transform_graph_dir: str, model_dir: str
+    config: TrainConfig,
+    transformed_dir: str,
+    transform_graph_dir: str,
+    model_dir: str,
+    checkpoint_dir: str = "",
 ) -> dict:
-    """Trains `config.model_type` and writes the model, its history and its info; returns info."""
+    """Trains `config.model_type` and writes the model, its history and its info; returns info.
+
+    With `checkpoint_dir`, training saves its state there every epoch and, when that folder
+    holds the state of an interrupted run, resumes after its last finished epoch.
+    """
     transform_config = read_transform_config(transform_graph_dir)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(
+    stopping = EarlyStoppingWithCheckpoints(config.patience, checkpoint_dir)
+    model = stopping.resume() or build_model(
         config.model_type,
         transform_config.vocab_size,
         transform_config.max_seq_len,
@@ -75,11 +167,12 @@ def run_train(
         config.units,
         config.dense_units,
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-    )
+    if not model.compiled:
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+        )
     model.summary(print_fn=logger.info)
 
     train = transformed_dataset(transformed_dir, "train", transform_config.max_seq_len).cache()
@@ -87,35 +180,37 @@ def run_train(
     train = train.shuffle(num_train, seed=config.seed).batch(config.batch_size)
     evaluation = transformed_dataset(transformed_dir, "eval", transform_config.max_seq_len)
     evaluation = evaluation.batch(config.batch_size).cache()
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor=MONITOR, patience=config.patience, restore_best_weights=True
-    )
-    history = model.fit(
-        train.prefetch(tf.data.AUTOTUNE),
-        validation_data=evaluation,
-        epochs=config.epochs,
-        callbacks=[early_stopping, EpochLog(config.epochs)],
-        verbose=0,
-    )
+    if stopping.wait < config.patience:
+        model.fit(
+            train.prefetch(tf.data.AUTOTUNE),
+            validation_data=evaluation,
+            epochs=config.epochs,
+            initial_epoch=stopping.epochs_done,
+            callbacks=[stopping, EpochLog(config.epochs)],
+            verbose=0,
+        )
+    stopping.restore_best()
 
-    per_epoch = {name: [float(v) for v in values] for name, values in history.history.items()}
-    best_epoch = max(range(len(per_epoch[MONITOR])), key=per_epoch[MONITOR].__getitem__)
-    tf.io.gfile.makedirs(model_dir)
-    model.save(f"{model_dir}/{MODEL_FILE}")
-    write_json(
-        f"{model_dir}/{HISTORY_FILE}",
-        {"per_epoch": per_epoch, "best_epoch": best_epoch + 1, "monitor": MONITOR},
-    )
-    info = {
-        "type": config.model_type,
-        "total_params": model.count_params(),
-        "epochs_trained": len(per_epoch[MONITOR]),
-        "best_epoch": best_epoch + 1,
-        "train_examples": num_train,
-        "train_config": dataclasses.asdict(config),
-        "transform_config": dataclasses.asdict(transform_config),
-    }
-    write_json(f"{model_dir}/{MODEL_INFO_FILE}", info)
+    per_epoch = stopping.history
+    best_epoch = stopping.best_epoch
+    with atomic_directory(model_dir) as staging:
+        model.save(f"{staging}/{MODEL_FILE}")
+        write_json(
+            f"{staging}/{HISTORY_FILE}",
+            {"per_epoch": per_epoch, "best_epoch": best_epoch + 1, "monitor": MONITOR},
+        )
+        info = {
+            "type": config.model_type,
+            "total_params": model.count_params(),
+            "epochs_trained": len(per_epoch[MONITOR]),
+            "best_epoch": best_epoch + 1,
+            "train_examples": num_train,
+            "train_config": dataclasses.asdict(config),
+            "transform_config": dataclasses.asdict(transform_config),
+        }
+        write_json(f"{staging}/{MODEL_INFO_FILE}", info)
+    if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
+        tf.io.gfile.rmtree(checkpoint_dir)  # The finished model supersedes it.
     logger.info(
         "train: %s with %d parameters, best epoch %d of %d (%s %.4f)",
         config.model_type,

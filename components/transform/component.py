@@ -12,6 +12,7 @@ def transform(
     max_seq_len: int,
     punctuation: str,
     beam_args: list,
+    cache_dir: str,
     examples: Input[Dataset],
     transform_graph: Output[Artifact],
     transformed_examples: Output[Dataset],
@@ -20,13 +21,27 @@ def transform(
     import time
 
     start = time.monotonic()
+    from dataclasses import asdict
+
     from components.common import logs
     from components.common.config import TransformConfig
+    from components.common.step_cache import run_cached, step_key
     from components.transform.transform import run_transform
 
     logs.configure()
     config = TransformConfig(
         vocab_size=vocab_size, max_seq_len=max_seq_len, punctuation=punctuation
     )
-    run_transform(config, examples.path, transform_graph.path, transformed_examples.path, beam_args)
-    transform_graph.metadata.update(seconds=time.monotonic() - start)
+    outputs = {
+        "transform_graph": transform_graph.path,
+        "transformed_examples": transformed_examples.path,
+    }
+    key = step_key("transform", asdict(config), [examples.path])
+    reused = run_cached(
+        "transform",
+        key,
+        outputs,
+        cache_dir,
+        lambda: run_transform(config, examples.path, *outputs.values(), beam_args),
+    )
+    transform_graph.metadata.update(reused=reused, seconds=time.monotonic() - start)

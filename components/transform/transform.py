@@ -23,7 +23,13 @@ from tfx_bsl.public import tfxio
 from components.common import features as F
 from components.common.beam import pipeline_options
 from components.common.config import TransformConfig
-from components.common.io import EXAMPLES_SUFFIX, examples_pattern, examples_prefix, write_json
+from components.common.io import (
+    EXAMPLES_SUFFIX,
+    atomic_directory,
+    examples_pattern,
+    examples_prefix,
+    write_json,
+)
 from components.transform.preprocessing import VOCABULARY_NAME, make_preprocessing_fn
 
 logger = logging.getLogger(__name__)
@@ -43,17 +49,9 @@ def raw_examples(examples_dir: str, split: str) -> tfxio.TFExampleRecord:
     )
 
 
-def run_transform(
-    config: TransformConfig,
-    examples_dir: str,
-    transform_graph_dir: str,
-    transformed_dir: str,
-    beam_args: Sequence[str] = (),
+def _transform_with_beam(
+    preprocessing_fn, examples_dir: str, transform_graph_dir: str, transformed_dir: str, beam_args
 ) -> None:
-    """Fits the vocabulary on train and writes the transform graph and transformed splits."""
-    preprocessing_fn = make_preprocessing_fn(
-        config.vocab_size, config.max_seq_len, config.punctuation
-    )
     temp_dir = os.path.join(transform_graph_dir, ".tft-tmp")
     with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
         with tft_beam.Context(temp_dir=temp_dir):
@@ -83,7 +81,25 @@ def run_transform(
                     )
                 )
     tf.io.gfile.rmtree(temp_dir)
-    write_json(FileSystems.join(transform_graph_dir, TRANSFORM_CONFIG_FILE), asdict(config))
+
+
+def run_transform(
+    config: TransformConfig,
+    examples_dir: str,
+    transform_graph_dir: str,
+    transformed_dir: str,
+    beam_args: Sequence[str] = (),
+) -> None:
+    """Fits the vocabulary on train and writes the transform graph and transformed splits."""
+    preprocessing_fn = make_preprocessing_fn(
+        config.vocab_size, config.max_seq_len, config.punctuation
+    )
+    with (
+        atomic_directory(transform_graph_dir) as graph_staging,
+        atomic_directory(transformed_dir) as data_staging,
+    ):
+        _transform_with_beam(preprocessing_fn, examples_dir, graph_staging, data_staging, beam_args)
+        write_json(FileSystems.join(graph_staging, TRANSFORM_CONFIG_FILE), asdict(config))
     logger.info(
         "transform: vocabulary of %d words + padding + OOV, sequences of %d ids",
         tft.TFTransformOutput(transform_graph_dir).vocabulary_size_by_name(VOCABULARY_NAME),
