@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 import warnings
 
+import tensorflow as tf
 from kfp import local
 
-from components.common.config import PipelineConfig
+from components.common.config import ConfigError, PipelineConfig
 from components.common.io import read_json, write_json
 from components.evaluate.evaluate import EVALUATION_FILE
 from components.ingest.ingest import COUNTS_FILE
@@ -89,6 +91,31 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
     return summary
 
 
+def check_before_running(config: PipelineConfig, output_dir: str) -> None:
+    """Checks what only this machine can tell, before any work: the source and output exist."""
+    source = config.ingest.parsed_source
+    if source.kind == "tfds":
+        import tensorflow_datasets as tfds
+
+        if source.location not in tfds.list_builders():
+            raise ConfigError(
+                f"--source={config.ingest.source!r} is not allowed: no tensorflow-datasets "
+                f"dataset named {source.location!r}"
+            )
+    elif not tf.io.gfile.exists(source.location):
+        raise ConfigError(
+            f"--source={config.ingest.source!r} is not allowed: {source.location} does not exist"
+        )
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"--output-dir={output_dir!r} is not allowed: cannot write there ({error.strerror})"
+        ) from error
+
+
 def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> dict:
     """Runs the whole DAG with artifacts under `output_dir` and returns the run summary.
 
@@ -96,6 +123,7 @@ def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> di
     `output_dir` copy that run's outputs (kept in `output_dir/cache`) instead of recomputing.
     """
     output_dir = os.path.abspath(output_dir)
+    check_before_running(config, output_dir)
     pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR)
     os.makedirs(pipeline_root, exist_ok=True)
     earlier_runs = set(os.listdir(pipeline_root))

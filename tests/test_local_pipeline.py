@@ -44,6 +44,8 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     assert summary["blessed"] is True
     serving_model = Path(summary["serving_model"])
     assert serving_model.is_absolute() and (serving_model / "saved_model.pb").exists()
+    # Everything the run wrote is under its output directory.
+    assert serving_model.is_relative_to(Path(summary["run_dir"]).parents[1])
     assert serving_model.name.isdigit()
 
 
@@ -120,3 +122,35 @@ def test_a_rerun_with_unchanged_inputs_reuses_every_step(tmp_path, aclimdb_dir):
         "evaluate": "succeeded",
         "export": "succeeded",
     }
+
+
+def exit_status(argv: list[str]) -> int:
+    """What the command would exit with: argparse exits itself on values of the wrong type."""
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "transformer"], "--model='transformer' is not allowed: one of"),
+        (["--vocab-size", "2"], "--vocab-size=2 is not allowed: 3 or more"),
+        (["--max-seq-len", "0"], "--max-seq-len=0 is not allowed: 1 or more"),
+        (["--eval-fraction", "1"], "--eval-fraction=1.0 is not allowed: 0 < x < 1"),
+        (["--epochs", "0"], "--epochs=0 is not allowed: 1 or more"),
+        (["--batch-size", "0"], "--batch-size=0 is not allowed: 1 or more"),
+        (["--accuracy-threshold", "-0.1"], "--accuracy-threshold=-0.1 is not allowed"),
+        (["--source", "csv:/no/such/file.csv"], "/no/such/file.csv does not exist"),
+        (["--source", "tfds:no_such_dataset"], "no tensorflow-datasets dataset named"),
+        (["--output-dir", "/proc/forbidden"], "--output-dir='/proc/forbidden' is not allowed"),
+        (["--epochs", "three"], "argument --epochs: invalid int value: 'three'"),
+    ],
+)
+def test_each_bad_option_exits_2_naming_it(tmp_path, capsys, args, message):
+    assert exit_status(["run", "--output-dir", str(tmp_path / "out"), *args]) == 2
+    error_lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(error_lines) == 1 and message in error_lines[0]
+    if "--output-dir" not in args:
+        assert not (tmp_path / "out" / "artifacts").exists()  # Nothing ran.

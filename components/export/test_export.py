@@ -101,3 +101,59 @@ def test_exported_model_stands_alone_and_runs_in_saved_model_cli(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Result for output key probability" in result.stdout
     assert "Result for output key label" in result.stdout
+
+
+EDGE_CASES = {
+    "empty": "",
+    "whitespace": " \t\n  ",
+    "one megabyte": "a truly great film " * (1_000_000 // 19),
+    "non-latin scripts": "这部电影很好看 Этот фильм ужасен هذا الفيلم رائع",
+    "emoji": "😍😍😍 🎬👍 💩",
+    "html only": "<br /><br /><p><b></b></p>",
+    "control characters": "\x00\x01\x7f",
+}
+
+
+def test_serving_edge_cases_get_valid_probabilities(export_dir):
+    serve = tf.saved_model.load(resolve_version_dir(export_dir)).signatures[F.SERVING_SIGNATURE]
+    outputs = serve(text=tf.constant(list(EDGE_CASES.values())))
+    probabilities = outputs[F.SERVING_PROBABILITY_KEY].numpy()
+    assert probabilities.shape == (len(EDGE_CASES),)
+    assert np.all(np.isfinite(probabilities)) and np.all(
+        (0 <= probabilities) & (probabilities <= 1)
+    )
+    assert set(outputs[F.SERVING_LABEL_KEY].numpy()) <= {b"negative", b"positive"}
+
+
+def test_serving_a_batch_of_ten_thousand_reviews(export_dir):
+    serve = tf.saved_model.load(resolve_version_dir(export_dir)).signatures[F.SERVING_SIGNATURE]
+    texts = [f"review {i}: {REVIEWS[i % len(REVIEWS)]}" for i in range(10_000)]
+    probabilities = serve(text=tf.constant(texts))[F.SERVING_PROBABILITY_KEY].numpy()
+    assert probabilities.shape == (10_000,) and np.all(np.isfinite(probabilities))
+
+
+def test_predict_streams_its_input(export_dir):
+    from pipeline.cli import PREDICT_BATCH_SIZE, predict
+
+    consumed = 0
+
+    def lines():
+        nonlocal consumed
+        for i in range(20 * PREDICT_BATCH_SIZE):
+            consumed += 1
+            yield f"line {i}"
+
+    class FirstWrite:
+        consumed_at_first_write = None
+        written = 0
+
+        def write(self, text):
+            if self.consumed_at_first_write is None:
+                self.consumed_at_first_write = consumed
+            self.written += 1
+
+    out = FirstWrite()
+    predict(export_dir, lines(), out)
+    assert out.written == 20 * PREDICT_BATCH_SIZE
+    # Results come out after one batch is read, not after the whole input.
+    assert out.consumed_at_first_write == PREDICT_BATCH_SIZE

@@ -1,0 +1,71 @@
+"""Training killed with SIGKILL mid-run resumes from its last finished epoch."""
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+from components.common.io import read_json
+from components.train.train import HISTORY_FILE, PROGRESS_FILE
+
+EPOCHS = 4
+KILL_AFTER_EPOCH = 2
+
+# Trains in a child process that SIGKILLs itself right after epoch KILL_AFTER_EPOCH is logged,
+# which is after that epoch's checkpoint is written.
+TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from components.common import logs
+    from components.common.config import TrainConfig
+    from components.train import train
+
+    logs.configure()
+
+    kill_after = int(sys.argv[5])
+    if kill_after:
+        logged = train.EpochLog.on_epoch_end
+
+        def on_epoch_end(self, epoch, logs=None):
+            logged(self, epoch, logs)
+            if epoch + 1 == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        train.EpochLog.on_epoch_end = on_epoch_end
+    config = TrainConfig(**json.loads(sys.argv[6]))
+    train.run_train(config, sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
+    """
+)
+
+
+def train_in_child(transformed, model_dir, checkpoint_dir, kill_after: int):
+    config = {"epochs": EPOCHS, "patience": EPOCHS, "batch_size": 16, "embedding_dim": 4}
+    config.update(units=4, dense_units=4)
+    argv = [transformed["data"], transformed["graph"], str(model_dir), str(checkpoint_dir)]
+    return subprocess.run(
+        [sys.executable, "-c", TRAIN_SCRIPT, *argv, str(kill_after), json.dumps(config)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_sigkill_then_rerun_resumes_and_trains_the_same_number_of_epochs(tmp_path, transformed):
+    model_dir, checkpoint_dir = tmp_path / "model", tmp_path / "checkpoint"
+    killed = train_in_child(transformed, model_dir, checkpoint_dir, KILL_AFTER_EPOCH)
+    assert killed.returncode == -signal.SIGKILL
+    assert not model_dir.exists()  # Nothing half-written where the next step would look.
+    progress = read_json(f"{checkpoint_dir}/{PROGRESS_FILE}")
+    assert len(progress["history"]["val_accuracy"]) == KILL_AFTER_EPOCH
+
+    resumed = train_in_child(transformed, model_dir, checkpoint_dir, kill_after=0)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming after epoch {KILL_AFTER_EPOCH}" in resumed.stderr
+    logged_epochs = [line for line in resumed.stderr.splitlines() if "train: epoch " in line]
+    assert [line.split("train: epoch ")[1].split()[0] for line in logged_epochs] == ["3/4", "4/4"]
+    history = read_json(f"{model_dir}/{HISTORY_FILE}")
+    assert len(history["per_epoch"]["val_accuracy"]) == EPOCHS
+    # The first epochs' record survives the kill unchanged.
+    for name, values in progress["history"].items():
+        assert history["per_epoch"][name][:KILL_AFTER_EPOCH] == values
+    assert not checkpoint_dir.exists()  # Cleared once the model is complete.
