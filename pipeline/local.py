@@ -59,6 +59,7 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
             steps[step] = {
                 "status": "reused" if reused else "succeeded",
                 "seconds": round(timed[0], 1),
+                "peak_rss_mb": max(a["metadata"].get("peak_rss_mb", 0) for a in artifacts.values()),
             }
         else:
             steps[step] = {"status": "not run", "seconds": 0.0}
@@ -97,7 +98,7 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
     if source.kind == "tfds":
         import tensorflow_datasets as tfds
 
-        if source.location not in tfds.list_builders():
+        if source.location not in tfds.list_builders(with_community_datasets=False):
             raise ConfigError(
                 f"--source={config.ingest.source!r} is not allowed: no tensorflow-datasets "
                 f"dataset named {source.location!r}"

@@ -8,3 +8,12 @@ def configure() -> None:
     # Beam, absl and TensorFlow log plenty at INFO that no user of the pipeline acts on.
     for noisy in ("apache_beam", "absl", "tensorflow", "tfx_bsl", "tensorflow_transform"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def step_stats(start: float) -> dict:
+    """Wall seconds since `start` (time.monotonic()) and this process's peak memory so far."""
+    import resource
+    import time
+
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux.
+    return {"seconds": time.monotonic() - start, "peak_rss_mb": round(peak_kib / 1024, 1)}

@@ -55,6 +55,6 @@ def evaluate(
         blessed=result["blessed"],
         blessing_reason=result["blessing_reason"],
         reused=reused,
-        seconds=time.monotonic() - start,
+        **logs.step_stats(start),
     )
     return result["blessed"]

@@ -33,5 +33,5 @@ def export(
     serving_model.metadata.update(
         version_path=resolve_version_dir(serving_model.path),
         reused=reused,
-        seconds=time.monotonic() - start,
+        **logs.step_stats(start),
     )

@@ -53,5 +53,5 @@ def ingest(
         lambda: run_ingest(config, examples.path, beam_args),
     )
     examples.metadata.update(
-        counts=read_counts(examples.path), reused=reused, seconds=time.monotonic() - start
+        counts=read_counts(examples.path), reused=reused, **logs.step_stats(start)
     )

@@ -63,5 +63,5 @@ def train(
         total_params=info["total_params"],
         best_epoch=info["best_epoch"],
         reused=reused,
-        seconds=time.monotonic() - start,
+        **logs.step_stats(start),
     )

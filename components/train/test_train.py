@@ -39,7 +39,7 @@ def test_training_learns_and_keeps_the_best_eval_epoch(trained_model_dir, transf
     history = read_json(f"{trained_model_dir}/{HISTORY_FILE}")
     info = read_json(f"{trained_model_dir}/{MODEL_INFO_FILE}")
     per_epoch = history["per_epoch"]
-    assert set(per_epoch) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(per_epoch) == {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
     assert 1 <= len(per_epoch["val_accuracy"]) <= TINY_TRAIN_CONFIG.epochs
     assert info["type"] == "lstm" and info["transform_config"]["max_seq_len"] == 40
     assert max(per_epoch["val_accuracy"]) > 0.8  # The generated sentiment words are learnable.

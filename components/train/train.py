@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 import keras
 import tensorflow as tf
@@ -97,8 +98,12 @@ class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
         logger.info("train: resuming after epoch %d from %s", self.epochs_done, self.checkpoint_dir)
         return model
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.monotonic()
+
     def on_epoch_end(self, epoch, logs=None):
-        for name, value in (logs or {}).items():
+        logs = dict(logs or {}, epoch_seconds=time.monotonic() - self._epoch_start)
+        for name, value in logs.items():
             self.history.setdefault(name, []).append(float(value))
         value = self.history[MONITOR][-1]
         improved = value > self.best_value

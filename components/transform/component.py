@@ -44,4 +44,4 @@ def transform(
         cache_dir,
         lambda: run_transform(config, examples.path, *outputs.values(), beam_args),
     )
-    transform_graph.metadata.update(reused=reused, seconds=time.monotonic() - start)
+    transform_graph.metadata.update(reused=reused, **logs.step_stats(start))
