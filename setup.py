@@ -10,6 +10,7 @@ INSTALL_REQUIRES = [
     "tfx-bsl==1.21.0",
     "apache-beam[gcp]==2.77.0",
     "kfp==2.17.3",
+    "kfp-kubernetes==2.17.3",
     "tensorflow-datasets==4.9.10",
     "importlib_resources==7.1.0",  # tensorflow-datasets imports it without declaring it.
 ]

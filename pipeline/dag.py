@@ -4,7 +4,7 @@ Compiling, submitting and running locally all use `create_pipeline`; they only c
 the pipeline root and the runner.
 """
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from components.common.config import (
     EvaluateConfig,
@@ -22,7 +22,9 @@ from pipeline.deployment import (
     RETRY_BACKOFF,
     RETRY_BACKOFF_FACTOR,
     RETRY_MAX_DURATION,
+    RUN_AS_USER,
     STEP_RESOURCES,
+    TFDS_CACHE_PATH,
     DeploymentOptions,
 )
 
@@ -48,6 +50,12 @@ def _deploy(task, step: str, options: DeploymentOptions):
             backoff_max_duration=RETRY_MAX_DURATION,
         )
     task.set_caching_options(options.enable_caching)
+    kubernetes.set_security_context(
+        task, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER, run_as_non_root=True
+    )
+    if step == "ingest" and options.tfds_cache_pvc:
+        kubernetes.mount_pvc(task, pvc_name=options.tfds_cache_pvc, mount_path=TFDS_CACHE_PATH)
+        task.set_env_variable("TFDS_DATA_DIR", TFDS_CACHE_PATH)
     if step == "train" and options.train_gpus:
         task.set_accelerator_type(options.gpu_type).set_accelerator_limit(options.train_gpus)
 

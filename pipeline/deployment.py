@@ -32,6 +32,9 @@ STEP_RESOURCES = {
     "evaluate": StepResources("2", "4", "4G", "8G", retries=2),
     "export": StepResources("1", "2", "2G", "4G", retries=3),
 }
+# The image's non-root user (components/Dockerfile); steps run as it, with no capabilities.
+RUN_AS_USER = 10001
+TFDS_CACHE_PATH = "/data/tfds"
 RETRY_BACKOFF = "30s"
 RETRY_BACKOFF_FACTOR = 2.0
 RETRY_MAX_DURATION = "3600s"
@@ -50,6 +53,9 @@ class DeploymentOptions:
             cluster's default.
         retries: retry failed steps with backoff (local runs turn this off: there a failure
             is a bug or bad data, and a retry only delays the error).
+        tfds_cache_pvc: PersistentVolumeClaim mounted into the ingest step at TFDS_CACHE_PATH
+            (and set as its TFDS_DATA_DIR), so tensorflow-datasets downloads once per cluster;
+            the manifests create one named tfds-cache. Empty: no volume.
     """
 
     image: str = DEFAULT_IMAGE
@@ -58,6 +64,7 @@ class DeploymentOptions:
     enable_caching: bool = True
     pipeline_root: str = ""
     retries: bool = True
+    tfds_cache_pvc: str = ""
 
     def __post_init__(self) -> None:
         if not self.image or any(c.isspace() for c in self.image):

@@ -10,7 +10,11 @@ from pipeline.dag import PIPELINE_NAME, pipeline_arguments
 def compiled(tmp_path, *args) -> dict:
     output = tmp_path / "pipeline.yaml"
     assert main(["compile", "--output", str(output), *args]) == 0
-    return yaml.safe_load(output.read_text())
+    # KFP writes the pipeline spec, then (with Kubernetes settings) a platform spec document.
+    spec, *platform = yaml.safe_load_all(output.read_text())
+    if platform:
+        spec["platforms"] = platform[0]["platforms"]
+    return spec
 
 
 def test_dag_edges_follow_the_data(tmp_path):
@@ -89,3 +93,20 @@ def step_tasks(spec: dict) -> dict:
 def test_bad_cluster_option_exits_2(tmp_path, capsys):
     assert main(["compile", "--output", str(tmp_path / "p.yaml"), "--train-gpus", "-1"]) == 2
     assert "--train-gpus=-1 is not allowed" in capsys.readouterr().err
+
+
+def test_steps_run_as_the_images_non_root_user_and_ingest_can_mount_the_tfds_cache(tmp_path):
+    spec = compiled(tmp_path, "--tfds-cache-pvc", "tfds-cache")
+    executors = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert len(executors) == 5
+    for executor in executors.values():
+        assert executor["securityContext"] == {
+            "runAsUser": "10001",
+            "runAsGroup": "10001",
+            "runAsNonRoot": True,
+        }
+    (mount,) = executors["exec-ingest"]["pvcMount"]
+    assert (mount["constant"], mount["mountPath"]) == ("tfds-cache", "/data/tfds")
+    ingest_env = spec["deploymentSpec"]["executors"]["exec-ingest"]["container"]["env"]
+    assert {"name": "TFDS_DATA_DIR", "value": "/data/tfds"} in ingest_env
+    assert "pvcMount" not in executors["exec-train"]

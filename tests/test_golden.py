@@ -13,13 +13,16 @@ from pipeline.compile import compile_pipeline
 from pipeline.deployment import DeploymentOptions
 
 GOLDEN = Path(__file__).parent / "golden" / "pipeline.yaml"
-GOLDEN_OPTIONS = DeploymentOptions(image="registry.example/lstm:1", train_gpus=1)
+GOLDEN_OPTIONS = DeploymentOptions(
+    image="registry.example/lstm:1", train_gpus=1, tfds_cache_pvc="tfds-cache"
+)
 
 
-def normalized(path: Path) -> dict:
-    spec = yaml.safe_load(path.read_text())
+def normalized(path: Path) -> list[dict]:
+    """The pipeline spec and the Kubernetes platform spec, the two documents KFP writes."""
+    spec, platform = yaml.safe_load_all(path.read_text())
     spec.pop("sdkVersion")  # The kfp version that compiled it.
-    return spec
+    return [spec, platform]
 
 
 def test_compiled_pipeline_matches_the_golden_copy(tmp_path):

@@ -58,7 +58,7 @@ def test_submit_uploads_creates_a_run_and_prints_its_link(server, capsys, monkey
     # The uploaded package is the compiled pipeline with the requested image.
     (upload,) = [r for r in server.state.requests if r.path == f"{API}/pipelines/upload"]
     package = upload.body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
-    spec = yaml.safe_load(package)
+    spec = next(yaml.safe_load_all(package))
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {"registry.example/lstm:2"}
 
