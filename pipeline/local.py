@@ -81,7 +81,7 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         evaluation = read_json(
             os.path.join(outputs["evaluate"]["evaluation"]["path"], EVALUATION_FILE)
         )
-        summary["metrics"] = {"test": evaluation["metrics"]}
+        summary["metrics"] = {"test": evaluation["metrics"], "slices": evaluation["slices"]}
         summary["blessed"] = evaluation["blessed"]
         summary["blessing_reason"] = evaluation["blessing_reason"]
     summary["serving_model"] = (

@@ -48,6 +48,9 @@ def evaluate(
     test_metrics = result["metrics"]
     for name in ("accuracy", "auc", "precision", "recall", "f1", "loss"):
         metrics.log_metric(name, test_metrics[name])
+    for slice_name, slice_metrics in result["slices"].items():
+        metrics.log_metric(f"accuracy [{slice_name}]", slice_metrics["accuracy"])
+        metrics.log_metric(f"examples [{slice_name}]", slice_metrics["examples"])
     classification_metrics.log_confusion_matrix(list(LABEL_NAMES), test_metrics["confusion_matrix"])
     roc = result["roc_curve"]
     classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])

@@ -17,9 +17,11 @@ import tensorflow as tf
 
 from components.common import features as F
 from components.common.config import EvaluateConfig
-from components.common.io import tfrecord_files, write_json
-from components.evaluate.metrics import classification_metrics, roc_curve
-from components.export.export import load_trained_model, write_serving_model
+from components.common.io import atomic_directory, tfrecord_files, write_json
+from components.evaluate.metrics import classification_metrics, roc_auc, roc_curve
+from components.export.export import DECISION_THRESHOLD, load_trained_model, write_serving_model
+from components.train.train import read_transform_config
+from components.transform.preprocessing import tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +29,16 @@ EVALUATION_FILE = "evaluation.json"
 BATCH_SIZE = 256
 
 
+# Review length in tokens before truncation: what fits the sequence, up to about 3x, longer.
+LENGTH_SLICES = (("<=120", 0, 120), ("121-400", 121, 400), (">400", 401, np.inf))
+
+
 def raw_test_dataset(examples_dir: str) -> tf.data.Dataset:
-    """(text, label) batches of the raw test split written by ingest."""
+    """Batches of the raw test split written by ingest: text, label and rating."""
     feature_spec = {
         F.TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
         F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+        F.RATING_KEY: tf.io.FixedLenFeature([], tf.int64),
     }
     files = tfrecord_files(examples_dir, "test")
     return (
@@ -49,6 +56,40 @@ def predict_dataset(serving_fn, examples_dir: str) -> tuple[np.ndarray, np.ndarr
         probabilities.append(outputs[F.SERVING_PROBABILITY_KEY].numpy())
         labels.append(batch[F.LABEL_KEY].numpy())
     return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def review_lengths_and_ratings(examples_dir: str, punctuation: str) -> tuple[np.ndarray, ...]:
+    """Tokens per raw test review (as the transform counts them) and star ratings (0: none)."""
+    lengths, ratings = [], []
+    for batch in raw_test_dataset(examples_dir):
+        lengths.append(tokenize(batch[F.TEXT_KEY], punctuation).row_lengths().numpy())
+        ratings.append(batch[F.RATING_KEY].numpy())
+    return np.concatenate(lengths), np.concatenate(ratings)
+
+
+def _slice_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    both_classes = 0 < labels.sum() < len(labels)
+    return {
+        "examples": int(len(labels)),
+        "accuracy": float(np.mean((probabilities >= DECISION_THRESHOLD) == labels)),
+        "auc": roc_auc(labels, probabilities) if both_classes else None,
+        "mean_probability": float(np.mean(probabilities)),
+    }
+
+
+def sliced_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, lengths: np.ndarray, ratings: np.ndarray
+) -> dict[str, dict]:
+    """Metrics per review-length bucket and, where the source has ratings, per star rating."""
+    slices = {}
+    for name, low, high in LENGTH_SLICES:
+        mask = (lengths >= low) & (lengths <= high)
+        if mask.any():
+            slices[f"tokens {name}"] = _slice_metrics(labels[mask], probabilities[mask])
+    for rating in sorted(set(ratings.tolist()) - {0}):
+        mask = ratings == rating
+        slices[f"rating {rating}"] = _slice_metrics(labels[mask], probabilities[mask])
+    return slices
 
 
 def blessing(metrics: dict, config: EvaluateConfig) -> tuple[bool, str]:
@@ -75,16 +116,19 @@ def run_evaluate(
             serving_model.signatures[F.SERVING_SIGNATURE], examples_dir
         )
     metrics = classification_metrics(labels, probabilities)
+    punctuation = read_transform_config(transform_graph_dir).punctuation
+    lengths, ratings = review_lengths_and_ratings(examples_dir, punctuation)
     blessed, reason = blessing(metrics, config)
     result = {
         "metrics": metrics,
+        "slices": sliced_metrics(labels, probabilities, lengths, ratings),
         "roc_curve": roc_curve(labels, probabilities),
         "accuracy_threshold": config.accuracy_threshold,
         "blessed": blessed,
         "blessing_reason": reason,
     }
-    tf.io.gfile.makedirs(output_dir)
-    write_json(f"{output_dir}/{EVALUATION_FILE}", result)
+    with atomic_directory(output_dir) as staging:
+        write_json(f"{staging}/{EVALUATION_FILE}", result)
     logger.info(
         "evaluate: %d test reviews, accuracy %.4f, AUC %.4f; %s: %s",
         metrics["examples"],

@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 
 from components.common.config import ConfigError, EvaluateConfig
 from components.common.io import read_json
-from components.evaluate.evaluate import EVALUATION_FILE, blessing, run_evaluate
+from components.evaluate.evaluate import EVALUATION_FILE, blessing, run_evaluate, sliced_metrics
 
 
 def test_blessing_is_accuracy_at_least_the_threshold():
@@ -30,3 +31,30 @@ def test_run_evaluate_scores_every_raw_test_review(
     assert metrics["accuracy"] > 0.8 and metrics["auc"] > 0.85
     assert result["blessed"] == (metrics["accuracy"] >= 0.9)
     assert read_json(f"{output}/{EVALUATION_FILE}") == result
+    # Generated reviews are short and carry aclImdb-style ratings (1-4 negative, 7-10 positive).
+    slices = result["slices"]
+    assert slices["tokens <=120"]["examples"] == 120
+    rating_slices = {name: s for name, s in slices.items() if name.startswith("rating ")}
+    assert sum(s["examples"] for s in rating_slices.values()) == 120
+    assert all(s["auc"] is None for s in rating_slices.values())  # One class per rating.
+
+
+def test_sliced_metrics_by_length_and_rating():
+    labels = np.array([1, 0, 1, 0, 1, 1])
+    probabilities = np.array([0.9, 0.2, 0.4, 0.6, 0.8, 0.7])
+    lengths = np.array([50, 120, 121, 400, 401, 5000])
+    ratings = np.array([10, 1, 8, 3, 0, 0])
+    slices = sliced_metrics(labels, probabilities, lengths, ratings)
+    assert slices["tokens <=120"] == {
+        "examples": 2,
+        "accuracy": 1.0,
+        "auc": 1.0,
+        "mean_probability": pytest.approx(0.55),
+    }
+    assert slices["tokens 121-400"]["examples"] == 2
+    assert slices["tokens 121-400"]["accuracy"] == 0.0
+    assert slices["tokens >400"]["accuracy"] == 1.0
+    assert slices["tokens >400"]["auc"] is None
+    assert set(slices) == {"tokens <=120", "tokens 121-400", "tokens >400"} | {
+        f"rating {r}" for r in (1, 3, 8, 10)
+    }

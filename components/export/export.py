@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.common import features as F
+from components.common.io import atomic_directory
 from components.train.train import MODEL_FILE
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,8 @@ def resolve_version_dir(model_dir: str) -> str:
 
 def run_export(transform_graph_dir: str, model_dir: str, export_dir: str) -> str:
     """Writes the serving model under `export_dir/<version>/` and returns that path."""
-    version = str(int(time.time()))
-    path = write_serving_model(
-        transform_graph_dir, load_trained_model(model_dir), f"{export_dir}/{version}"
-    )
+    path = f"{export_dir.rstrip('/')}/{int(time.time())}"
+    with atomic_directory(path) as staging:
+        write_serving_model(transform_graph_dir, load_trained_model(model_dir), staging)
     logger.info("export: serving model written to %s", path)
     return path
