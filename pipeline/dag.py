@@ -92,6 +92,8 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         patience: int = _TRAIN.patience,
         seed: int = _TRAIN.seed,
         accuracy_threshold: float = _EVALUATE.accuracy_threshold,
+        max_regression: float = _EVALUATE.max_regression,
+        export_dir: str = _EVALUATE.export_dir,
         beam_args: list = [],  # noqa: B006 - KFP reads the literal default into the pipeline spec.
         cache_dir: str = "",
     ):
@@ -132,6 +134,8 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         ).set_display_name("Train model")
         evaluate_task = evaluate(
             accuracy_threshold=accuracy_threshold,
+            max_regression=max_regression,
+            export_dir=export_dir,
             cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
             transform_graph=transform_task.outputs["transform_graph"],
@@ -139,6 +143,7 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         ).set_display_name("Evaluate on test reviews")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
             export_task = export(
+                export_dir=export_dir,
                 cache_dir=cache_dir,
                 transform_graph=transform_task.outputs["transform_graph"],
                 model=train_task.outputs["model"],

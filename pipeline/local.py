@@ -84,6 +84,7 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         summary["metrics"] = {"test": evaluation["metrics"], "slices": evaluation["slices"]}
         summary["blessed"] = evaluation["blessed"]
         summary["blessing_reason"] = evaluation["blessing_reason"]
+        summary["served_model"] = evaluation["served_model"]
     summary["serving_model"] = (
         outputs["export"]["serving_model"]["metadata"]["version_path"]
         if outputs["export"]

@@ -154,3 +154,23 @@ def test_each_bad_option_exits_2_naming_it(tmp_path, capsys, args, message):
     assert len(error_lines) == 1 and message in error_lines[0]
     if "--output-dir" not in args:
         assert not (tmp_path / "out" / "artifacts").exists()  # Nothing ran.
+
+
+def test_a_second_run_worse_than_the_served_model_is_not_blessed(tmp_path, aclimdb_dir):
+    serving = tmp_path / "serving"
+    argv = ["run", "--source", f"aclimdb:{aclimdb_dir}", "--export-dir", str(serving)]
+    argv += ["--accuracy-threshold", "0", "--output-dir", str(tmp_path / "out")]
+    learns = ["--epochs", "6", "--units", "16", "--learning-rate", "0.01", "--batch-size", "16"]
+    assert main([*argv, *learns]) == 0
+    first = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert first["blessed"] is True and first["served_model"] is None
+    assert len(list(serving.iterdir())) == 1  # Pushed.
+
+    # Almost no learning: far worse than the model now serving.
+    assert main([*argv, "--epochs", "1", "--learning-rate", "0.00001"]) == 0
+    second = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert second["blessed"] is False
+    assert second["served_model"]["accuracy"] == first["metrics"]["test"]["accuracy"]
+    assert "below the served model's" in second["blessing_reason"]
+    assert second["steps"]["export"]["status"] == "not run"
+    assert len(list(serving.iterdir())) == 1  # Nothing pushed.

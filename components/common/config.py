@@ -159,11 +159,20 @@ class EvaluateConfig:
 
     Attributes:
         accuracy_threshold: the model is blessed (exported) when test accuracy is at least this.
+        max_regression: when export_dir already serves a model, the new one is blessed only if
+            its test accuracy is at most this much below the served model's on the same data.
+        export_dir: serving destination in TF Serving's layout (`<dir>/<version>/`): the newest
+            model there is the one to beat, and blessed models are pushed there. Empty: none.
     """
 
     accuracy_threshold: float = 0.80
+    max_regression: float = 0.01
+    export_dir: str = ""
 
     def __post_init__(self) -> None:
+        _require(
+            0 <= self.max_regression <= 1, "max_regression", self.max_regression, "0 <= x <= 1"
+        )
         _require(
             0 <= self.accuracy_threshold <= 1,
             "accuracy_threshold",

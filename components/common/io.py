@@ -61,3 +61,12 @@ def atomic_directory(path: str) -> Iterator[str]:
     if tf.io.gfile.exists(path):
         tf.io.gfile.rmtree(path)
     tf.io.gfile.rename(incomplete, path)
+
+
+def copy_tree(source: str, destination: str) -> None:
+    """Copies every file below `source` to the same place below `destination`."""
+    for root, _, files in tf.io.gfile.walk(source):
+        target_root = destination + root[len(source) :]
+        tf.io.gfile.makedirs(target_root)
+        for name in files:
+            tf.io.gfile.copy(f"{root}/{name}", f"{target_root}/{name}", overwrite=True)

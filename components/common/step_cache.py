@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import tensorflow as tf
 
+from components.common.io import copy_tree
+
 logger = logging.getLogger(__name__)
 
 KEY_FILE = ".step_key"
@@ -48,18 +50,10 @@ def file_fingerprint(path: str) -> list:
     return entries
 
 
-def _copy_tree(source: str, destination: str) -> None:
-    for root, _, files in tf.io.gfile.walk(source):
-        target_root = destination + root[len(source) :]
-        tf.io.gfile.makedirs(target_root)
-        for name in files:
-            tf.io.gfile.copy(f"{root}/{name}", f"{target_root}/{name}", overwrite=True)
-
-
 def _replace(source: str, destination: str) -> None:
     if tf.io.gfile.exists(destination):
         tf.io.gfile.rmtree(destination)
-    _copy_tree(source, destination)
+    copy_tree(source, destination)
 
 
 def run_cached(

@@ -9,6 +9,8 @@ from components.common.images import DEFAULT_IMAGE
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def evaluate(
     accuracy_threshold: float,
+    max_regression: float,
+    export_dir: str,
     cache_dir: str,
     examples: Input[Dataset],
     transform_graph: Input[Artifact],
@@ -33,13 +35,17 @@ def evaluate(
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
     from components.evaluate.evaluate import EVALUATION_FILE, run_evaluate
+    from components.export.export import newest_version
 
     logs.configure()
-    config = EvaluateConfig(accuracy_threshold=accuracy_threshold)
+    config = EvaluateConfig(
+        accuracy_threshold=accuracy_threshold, max_regression=max_regression, export_dir=export_dir
+    )
     inputs = [examples.path, transform_graph.path, model.path]
     reused = run_cached(
         "evaluate",
-        step_key("evaluate", asdict(config), inputs),
+        # The served model to beat is an input too: a new push there changes the verdict.
+        step_key("evaluate", {**asdict(config), "served": newest_version(export_dir)}, inputs),
         {"evaluation": evaluation.path},
         cache_dir,
         lambda: run_evaluate(config, *inputs, evaluation.path),

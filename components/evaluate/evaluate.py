@@ -19,7 +19,12 @@ from components.common import features as F
 from components.common.config import EvaluateConfig
 from components.common.io import atomic_directory, tfrecord_files, write_json
 from components.evaluate.metrics import classification_metrics, roc_auc, roc_curve
-from components.export.export import DECISION_THRESHOLD, load_trained_model, write_serving_model
+from components.export.export import (
+    DECISION_THRESHOLD,
+    load_trained_model,
+    newest_version,
+    write_serving_model,
+)
 from components.train.train import read_transform_config
 from components.transform.preprocessing import tokenize
 
@@ -92,11 +97,26 @@ def sliced_metrics(
     return slices
 
 
-def blessing(metrics: dict, config: EvaluateConfig) -> tuple[bool, str]:
+def blessing(
+    metrics: dict, config: EvaluateConfig, served_accuracy: float | None = None
+) -> tuple[bool, list[str]]:
+    """Whether to export, and a reason for each condition checked."""
     accuracy = metrics["accuracy"]
-    if accuracy >= config.accuracy_threshold:
-        return True, f"test accuracy {accuracy:.4f} >= threshold {config.accuracy_threshold}"
-    return False, f"test accuracy {accuracy:.4f} < threshold {config.accuracy_threshold}"
+    threshold_met = accuracy >= config.accuracy_threshold
+    sign = ">=" if threshold_met else "<"
+    reasons = [f"test accuracy {accuracy:.4f} {sign} threshold {config.accuracy_threshold}"]
+    if served_accuracy is None:
+        return threshold_met, reasons
+    no_regression = accuracy >= served_accuracy - config.max_regression
+    if accuracy >= served_accuracy:
+        reasons.append(f"test accuracy {accuracy:.4f} >= the served model's {served_accuracy:.4f}")
+    else:
+        relation = "within" if no_regression else "more than"
+        reasons.append(
+            f"test accuracy {accuracy:.4f} is {relation} {config.max_regression} below "
+            f"the served model's {served_accuracy:.4f}"
+        )
+    return threshold_met and no_regression, reasons
 
 
 def run_evaluate(
@@ -118,14 +138,25 @@ def run_evaluate(
     metrics = classification_metrics(labels, probabilities)
     punctuation = read_transform_config(transform_graph_dir).punctuation
     lengths, ratings = review_lengths_and_ratings(examples_dir, punctuation)
-    blessed, reason = blessing(metrics, config)
+    previous = newest_version(config.export_dir)
+    served = None
+    if previous:
+        # The model already serving, on the very same raw test reviews.
+        serve = tf.saved_model.load(previous).signatures[F.SERVING_SIGNATURE]
+        served_labels, served_probabilities = predict_dataset(serve, examples_dir)
+        served = {
+            "path": previous,
+            "accuracy": classification_metrics(served_labels, served_probabilities)["accuracy"],
+        }
+    blessed, reasons = blessing(metrics, config, served and served["accuracy"])
     result = {
         "metrics": metrics,
         "slices": sliced_metrics(labels, probabilities, lengths, ratings),
         "roc_curve": roc_curve(labels, probabilities),
         "accuracy_threshold": config.accuracy_threshold,
+        "served_model": served,
         "blessed": blessed,
-        "blessing_reason": reason,
+        "blessing_reason": "; ".join(reasons),
     }
     with atomic_directory(output_dir) as staging:
         write_json(f"{staging}/{EVALUATION_FILE}", result)
@@ -135,6 +166,6 @@ def run_evaluate(
         metrics["accuracy"],
         metrics["auc"],
         "blessed" if blessed else "not blessed",
-        reason,
+        result["blessing_reason"],
     )
     return result

@@ -8,10 +8,48 @@ from components.evaluate.evaluate import EVALUATION_FILE, blessing, run_evaluate
 
 def test_blessing_is_accuracy_at_least_the_threshold():
     config = EvaluateConfig(accuracy_threshold=0.8)
-    assert blessing({"accuracy": 0.8}, config) == (True, "test accuracy 0.8000 >= threshold 0.8")
+    assert blessing({"accuracy": 0.8}, config) == (True, ["test accuracy 0.8000 >= threshold 0.8"])
     assert blessing({"accuracy": 0.7999}, config)[0] is False
     with pytest.raises(ConfigError, match="--accuracy-threshold=1.5"):
         EvaluateConfig(accuracy_threshold=1.5)
+
+
+def test_blessing_refuses_a_regression_against_the_served_model():
+    config = EvaluateConfig(accuracy_threshold=0.8, max_regression=0.01)
+    assert blessing({"accuracy": 0.85}, config, served_accuracy=0.855) == (
+        True,
+        [
+            "test accuracy 0.8500 >= threshold 0.8",
+            "test accuracy 0.8500 is within 0.01 below the served model's 0.8550",
+        ],
+    )
+    blessed, reasons = blessing({"accuracy": 0.85}, config, served_accuracy=0.87)
+    assert not blessed
+    assert reasons[1] == "test accuracy 0.8500 is more than 0.01 below the served model's 0.8700"
+    assert blessing({"accuracy": 0.9}, config, served_accuracy=0.85)[0] is True
+
+
+def test_a_worse_model_than_the_served_one_is_not_blessed_and_says_why(
+    tmp_path, ingested_dir, transformed, trained_model_dir
+):
+    from components.export.export import run_export
+    from components.train.models import build_model
+    from components.train.train import MODEL_FILE
+
+    destination = str(tmp_path / "serving")
+    run_export(transformed["graph"], trained_model_dir, str(tmp_path / "artifact"), destination)
+    # An untrained model of the same shape: near chance on the generated reviews.
+    untrained_dir = tmp_path / "untrained"
+    untrained_dir.mkdir()
+    build_model("lstm", 24, 40, 4, 4, 4).save(untrained_dir / MODEL_FILE)
+    config = EvaluateConfig(accuracy_threshold=0.0, export_dir=destination)
+    result = run_evaluate(
+        config, ingested_dir, transformed["graph"], str(untrained_dir), str(tmp_path / "e")
+    )
+    assert result["blessed"] is False
+    served = result["served_model"]
+    assert served["path"].startswith(destination) and served["accuracy"] > 0.8
+    assert "more than 0.01 below the served model's" in result["blessing_reason"]
 
 
 def test_run_evaluate_scores_every_raw_test_review(

@@ -17,7 +17,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.common import features as F
-from components.common.io import atomic_directory
+from components.common.io import atomic_directory, copy_tree
 from components.train.train import MODEL_FILE
 
 logger = logging.getLogger(__name__)
@@ -55,21 +55,40 @@ def write_serving_model(transform_graph_dir: str, model: keras.Model, path: str)
     return path
 
 
+def newest_version(export_dir: str) -> str | None:
+    """The newest numbered version folder under a serving destination, or None if none."""
+    if not export_dir or not tf.io.gfile.isdir(export_dir):
+        return None
+    names = [name.rstrip("/") for name in tf.io.gfile.listdir(export_dir)]
+    versions = sorted((int(name) for name in names if name.isdigit()), reverse=True)
+    return f"{export_dir.rstrip('/')}/{versions[0]}" if versions else None
+
+
 def resolve_version_dir(model_dir: str) -> str:
     """`model_dir` itself if it is a SavedModel, else its newest numbered version."""
     if tf.saved_model.contains_saved_model(model_dir):
         return model_dir
-    versions = [name.rstrip("/") for name in tf.io.gfile.listdir(model_dir)]
-    versions = sorted((int(name) for name in versions if name.isdigit()), reverse=True)
-    if not versions:
+    version = newest_version(model_dir)
+    if version is None:
         raise FileNotFoundError(f"no SavedModel or numbered version folder in {model_dir}")
-    return f"{model_dir.rstrip('/')}/{versions[0]}"
+    return version
 
 
-def run_export(transform_graph_dir: str, model_dir: str, export_dir: str) -> str:
-    """Writes the serving model under `export_dir/<version>/` and returns that path."""
-    path = f"{export_dir.rstrip('/')}/{int(time.time())}"
+def run_export(
+    transform_graph_dir: str, model_dir: str, export_dir: str, push_dir: str = ""
+) -> str:
+    """Writes the serving model under `export_dir/<version>/` and returns that path.
+
+    With `push_dir` (a serving destination), the same version is also copied there, complete
+    or not at all, beside the versions it already holds.
+    """
+    version = str(int(time.time()))
+    path = f"{export_dir.rstrip('/')}/{version}"
     with atomic_directory(path) as staging:
         write_serving_model(transform_graph_dir, load_trained_model(model_dir), staging)
+    if push_dir:
+        with atomic_directory(f"{push_dir.rstrip('/')}/{version}") as staging:
+            copy_tree(path, staging)
+        logger.info("export: pushed to %s/%s", push_dir.rstrip("/"), version)
     logger.info("export: serving model written to %s", path)
     return path

@@ -157,3 +157,15 @@ def test_predict_streams_its_input(export_dir):
     assert out.written == 20 * PREDICT_BATCH_SIZE
     # Results come out after one batch is read, not after the whole input.
     assert out.consumed_at_first_write == PREDICT_BATCH_SIZE
+
+
+def test_export_pushes_the_version_to_the_serving_destination(
+    tmp_path, transformed, trained_model_dir
+):
+    destination = tmp_path / "serving"
+    path = run_export(
+        transformed["graph"], trained_model_dir, str(tmp_path / "out"), str(destination)
+    )
+    version = path.rsplit("/", 1)[1]
+    assert tf.saved_model.contains_saved_model(str(destination / version))
+    assert resolve_version_dir(str(destination)) == f"{destination}/{version}"
