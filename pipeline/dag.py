@@ -6,6 +6,7 @@ the pipeline root and the runner.
 
 from kfp import dsl, kubernetes
 
+from components.baseline.component import baseline
 from components.common.config import (
     EvaluateConfig,
     IngestConfig,
@@ -29,7 +30,7 @@ from pipeline.deployment import (
 )
 
 PIPELINE_NAME = "lstm-sentiment"
-STEP_NAMES = ("ingest", "transform", "train", "evaluate", "export")
+STEP_NAMES = ("ingest", "transform", "train", "evaluate", "export", "baseline")
 
 _INGEST = IngestConfig()
 _TRANSFORM = TransformConfig()
@@ -148,7 +149,17 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
                 transform_graph=transform_task.outputs["transform_graph"],
                 model=train_task.outputs["model"],
             ).set_display_name("Export serving model")
-        tasks = (ingest_task, transform_task, train_task, evaluate_task, export_task)
+        baseline_task = baseline(
+            seed=seed, cache_dir=cache_dir, examples=ingest_task.outputs["examples"]
+        ).set_display_name("Train n-gram baseline")
+        tasks = (
+            ingest_task,
+            transform_task,
+            train_task,
+            evaluate_task,
+            export_task,
+            baseline_task,
+        )
         for step, task in zip(STEP_NAMES, tasks, strict=True):
             _deploy(task, step, options)
 

@@ -31,6 +31,7 @@ STEP_RESOURCES = {
     "train": StepResources("4", "8", "8G", "16G", retries=1),
     "evaluate": StepResources("2", "4", "4G", "8G", retries=2),
     "export": StepResources("1", "2", "2G", "4G", retries=3),
+    "baseline": StepResources("2", "4", "4G", "8G", retries=2),
 }
 # The image's non-root user (components/Dockerfile); steps run as it, with no capabilities.
 RUN_AS_USER = 10001

@@ -16,6 +16,7 @@ import warnings
 import tensorflow as tf
 from kfp import local
 
+from components.baseline.baseline import BASELINE_FILE
 from components.common.config import ConfigError, PipelineConfig
 from components.common.io import read_json, write_json
 from components.evaluate.evaluate import EVALUATION_FILE
@@ -85,6 +86,10 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         summary["blessed"] = evaluation["blessed"]
         summary["blessing_reason"] = evaluation["blessing_reason"]
         summary["served_model"] = evaluation["served_model"]
+    if outputs["baseline"]:
+        summary["baseline"] = read_json(
+            os.path.join(outputs["baseline"]["baseline_result"]["path"], BASELINE_FILE)
+        )
     summary["serving_model"] = (
         outputs["export"]["serving_model"]["metadata"]["version_path"]
         if outputs["export"]

@@ -28,6 +28,7 @@ def test_dag_edges_follow_the_data(tmp_path):
         "train": {"transform"},
         "evaluate": {"ingest", "transform", "train"},
         "condition-1": {"evaluate", "transform", "train"},
+        "baseline": {"ingest"},
     }
     # Export runs inside the condition, only when evaluate returned True.
     condition = tasks["condition-1"]
@@ -51,7 +52,7 @@ def test_every_option_is_a_parameter_with_the_config_default(tmp_path):
 def test_image_and_resources_are_set_on_every_step(tmp_path):
     spec = compiled(tmp_path, "--image", "registry.example/lstm:1")
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 5
+    assert len(executors) == 6
     assert {e["container"]["image"] for e in executors.values()} == {"registry.example/lstm:1"}
     for executor in executors.values():
         # Steps import the installed project; nothing is pip-installed when a step starts.
@@ -71,7 +72,7 @@ def test_gpu_caching_and_retries(tmp_path):
     assert train["accelerator"]["resourceType"] == "NVIDIA_L4"
     assert train["accelerator"]["resourceCount"] == "2"
     tasks = step_tasks(spec)
-    assert set(tasks) == {"ingest", "transform", "train", "evaluate", "export"}
+    assert set(tasks) == {"ingest", "transform", "train", "evaluate", "export", "baseline"}
     assert all(task["cachingOptions"] == {} for task in tasks.values())  # {} means off.
     assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 3
     assert tasks["ingest"]["retryPolicy"]["backoffFactor"] == 2.0
@@ -98,7 +99,7 @@ def test_bad_cluster_option_exits_2(tmp_path, capsys):
 def test_steps_run_as_the_images_non_root_user_and_ingest_can_mount_the_tfds_cache(tmp_path):
     spec = compiled(tmp_path, "--tfds-cache-pvc", "tfds-cache")
     executors = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert len(executors) == 5
+    assert len(executors) == 6
     for executor in executors.values():
         assert executor["securityContext"] == {
             "runAsUser": "10001",

@@ -42,6 +42,7 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     for name in ("accuracy", "auc", "precision", "recall", "f1", "loss"):
         assert 0 <= test_metrics[name] <= 1 or name == "loss"
     assert summary["blessed"] is True
+    assert 0 <= summary["baseline"]["metrics"]["accuracy"] <= 1
     serving_model = Path(summary["serving_model"])
     assert serving_model.is_absolute() and (serving_model / "saved_model.pb").exists()
     # Everything the run wrote is under its output directory.
@@ -121,6 +122,7 @@ def test_a_rerun_with_unchanged_inputs_reuses_every_step(tmp_path, aclimdb_dir):
         "train": "succeeded",
         "evaluate": "succeeded",
         "export": "succeeded",
+        "baseline": "reused",
     }
 
 
