@@ -53,8 +53,13 @@ def run_baseline(examples_dir: str, output_dir: str, seed: int) -> dict:
     )
     vectorizer.adapt(raw_split(examples_dir, "train").map(lambda text, _: text))
 
-    def featurize(split: str) -> tf.data.Dataset:
-        return raw_split(examples_dir, split).map(lambda text, label: (vectorizer(text), label))
+    def featurize(split: str, shuffle: bool = False) -> tf.data.Dataset:
+        # Texts are cached and shuffled, not their TF-IDF vectors: those are dense, 50,000
+        # floats a review, so a buffer of them would take gigabytes.
+        raw = raw_split(examples_dir, split).cache()
+        if shuffle:
+            raw = raw.shuffle(64, seed=seed)
+        return raw.map(lambda text, label: (vectorizer(text), label))
 
     model = keras.Sequential(
         [keras.Input(shape=(vectorizer.vocabulary_size(),)), keras.layers.Dense(1, "sigmoid")]
@@ -64,10 +69,9 @@ def run_baseline(examples_dir: str, output_dir: str, seed: int) -> dict:
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
-    train = featurize("train").cache().shuffle(64, seed=seed)
     history = model.fit(
-        train,
-        validation_data=featurize("eval").cache(),
+        featurize("train", shuffle=True),
+        validation_data=featurize("eval"),
         epochs=EPOCHS,
         callbacks=[
             keras.callbacks.EarlyStopping(
