@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
+import tensorflow as tf
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -286,7 +287,7 @@ class ReadDelimited(beam.PTransform):
         self._kind, self._path, self._config = kind, path, config
 
     def expand(self, root):
-        if not _is_directory(self._path):
+        if not tf.io.gfile.isdir(self._path):
             return self._read(root, self._path, None)
         reads = [
             self._read(root, FileSystems.join(self._path, f"{split}*.{self._kind}"), split)
@@ -303,12 +304,6 @@ class ReadDelimited(beam.PTransform):
             | f"Open{label}" >> fileio.ReadMatches()
             | f"Parse{label}" >> beam.FlatMap(_delimited_records, kind, config, split)
         )
-
-
-def _is_directory(path: str) -> bool:
-    import tensorflow as tf
-
-    return tf.io.gfile.isdir(path)
 
 
 def read_source(root, config: IngestConfig):
@@ -372,8 +367,6 @@ class SplitExamples(beam.PTransform):
 
 
 def to_tf_example(example: dict) -> bytes:
-    import tensorflow as tf
-
     feature = {
         F.TEXT_KEY: tf.train.Feature(
             bytes_list=tf.train.BytesList(value=[example[F.TEXT_KEY].encode()])
