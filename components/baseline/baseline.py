@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import features as F
-from components.common.io import atomic_directory, tfrecord_files, write_json
+from components.common.io import atomic_directory, raw_example_batches, write_json
 from components.evaluate.metrics import classification_metrics
 
 logger = logging.getLogger(__name__)
@@ -33,16 +33,8 @@ LEARNING_RATE = 0.01
 
 def raw_split(examples_dir: str, split: str) -> tf.data.Dataset:
     """(text, label) batches of one raw split written by ingest."""
-    spec = {
-        F.TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
-        F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
-    }
-    return (
-        tf.data.TFRecordDataset(tfrecord_files(examples_dir, split), compression_type="GZIP")
-        .batch(BATCH_SIZE)
-        .map(lambda records: tf.io.parse_example(records, spec))
-        .map(lambda batch: (batch[F.TEXT_KEY], batch[F.LABEL_KEY]))
-    )
+    batches = raw_example_batches(examples_dir, split, BATCH_SIZE)
+    return batches.map(lambda batch: (batch[F.TEXT_KEY], batch[F.LABEL_KEY]))
 
 
 def run_baseline(examples_dir: str, output_dir: str, seed: int) -> dict:

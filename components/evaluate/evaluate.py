@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from components.common import features as F
 from components.common.config import EvaluateConfig
-from components.common.io import atomic_directory, tfrecord_files, write_json
+from components.common.io import atomic_directory, raw_example_batches, write_json
 from components.evaluate.metrics import classification_metrics, roc_auc, roc_curve
 from components.export.export import (
     DECISION_THRESHOLD,
@@ -38,25 +38,10 @@ BATCH_SIZE = 256
 LENGTH_SLICES = (("<=120", 0, 120), ("121-400", 121, 400), (">400", 401, np.inf))
 
 
-def raw_test_dataset(examples_dir: str) -> tf.data.Dataset:
-    """Batches of the raw test split written by ingest: text, label and rating."""
-    feature_spec = {
-        F.TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
-        F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
-        F.RATING_KEY: tf.io.FixedLenFeature([], tf.int64),
-    }
-    files = tfrecord_files(examples_dir, "test")
-    return (
-        tf.data.TFRecordDataset(files, compression_type="GZIP")
-        .batch(BATCH_SIZE)
-        .map(lambda records: tf.io.parse_example(records, feature_spec))
-    )
-
-
 def predict_dataset(serving_fn, examples_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """Labels and served probabilities for every raw test review."""
     labels, probabilities = [], []
-    for batch in raw_test_dataset(examples_dir):
+    for batch in raw_example_batches(examples_dir, "test", BATCH_SIZE):
         outputs = serving_fn(**{F.SERVING_INPUT_KEY: batch[F.TEXT_KEY]})
         probabilities.append(outputs[F.SERVING_PROBABILITY_KEY].numpy())
         labels.append(batch[F.LABEL_KEY].numpy())
@@ -66,7 +51,7 @@ def predict_dataset(serving_fn, examples_dir: str) -> tuple[np.ndarray, np.ndarr
 def review_lengths_and_ratings(examples_dir: str, punctuation: str) -> tuple[np.ndarray, ...]:
     """Tokens per raw test review (as the transform counts them) and star ratings (0: none)."""
     lengths, ratings = [], []
-    for batch in raw_test_dataset(examples_dir):
+    for batch in raw_example_batches(examples_dir, "test", BATCH_SIZE):
         lengths.append(tokenize(batch[F.TEXT_KEY], punctuation).row_lengths().numpy())
         ratings.append(batch[F.RATING_KEY].numpy())
     return np.concatenate(lengths), np.concatenate(ratings)
