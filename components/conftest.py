@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from components.common.config import IngestConfig, TrainConfig, TransformConfig
+from components.common.config import (
+    FORECAST,
+    IngestConfig,
+    SeriesConfig,
+    TrainConfig,
+    TransformConfig,
+    WindowConfig,
+)
 
 POSITIVE_WORDS = ["wonderful", "great", "brilliant", "moving", "superb", "loved"]
 NEGATIVE_WORDS = ["awful", "boring", "terrible", "dull", "waste", "hated"]
@@ -89,3 +96,100 @@ def trained_model_dir(tmp_path_factory, transformed) -> str:
     model_dir = str(tmp_path_factory.mktemp("model"))
     run_train(TINY_TRAIN_CONFIG, transformed["data"], transformed["graph"], model_dir)
     return model_dir
+
+
+# ---- Forecasting: a short noisy sine through every stage, and a hand-made dated csv. ----
+
+TINY_SERIES = SeriesConfig(sine_length=400, sine_period=25.0, sine_noise=0.1)
+TINY_WINDOW = WindowConfig(lookback=10)
+TINY_FORECAST_TRAIN_CONFIG = TrainConfig(
+    epochs=3, batch_size=32, units=8, dense_units=8, learning_rate=0.01, patience=2
+)
+
+
+@pytest.fixture(scope="session")
+def sine_ingested_dir(tmp_path_factory) -> str:
+    from components.ingest.ingest import run_ingest
+
+    output = str(tmp_path_factory.mktemp("sine_ingested"))
+    run_ingest(IngestConfig(source="sine:"), output, task=FORECAST, series=TINY_SERIES)
+    return output
+
+
+@pytest.fixture(scope="session")
+def sine_transformed(tmp_path_factory, sine_ingested_dir) -> dict[str, str]:
+    from components.transform.transform import run_transform
+
+    root = tmp_path_factory.mktemp("sine_transformed")
+    paths = {"graph": str(root / "transform_graph"), "data": str(root / "transformed_examples")}
+    run_transform(
+        TransformConfig(),
+        sine_ingested_dir,
+        paths["graph"],
+        paths["data"],
+        task=FORECAST,
+        window=TINY_WINDOW,
+    )
+    return paths
+
+
+@pytest.fixture(scope="session")
+def sine_model_dir(tmp_path_factory, sine_transformed) -> str:
+    from components.train.train import run_train
+
+    model_dir = str(tmp_path_factory.mktemp("sine_model"))
+    run_train(
+        TINY_FORECAST_TRAIN_CONFIG,
+        sine_transformed["data"],
+        sine_transformed["graph"],
+        model_dir,
+        task=FORECAST,
+    )
+    return model_dir
+
+
+DATED_SERIES = SeriesConfig(target="High,Low")
+# The 20 good rows of write_dated_csv, oldest first: the mean of High and Low is 94 + day of month.
+DATED_VALUES = [94.0 + day for day in range(1, 21)]
+
+
+def write_dated_csv(path: Path) -> dict[str, int]:
+    """A Yahoo-style price file: byte-order mark, newest first, two date formats, bad rows.
+
+    Returns the quarantine reasons it should cause.
+    """
+    rows = []
+    for day in range(20, 0, -1):
+        date = f"{day}-Jan-17" if day % 2 else f"2017-01-{day:02d}"
+        rows.append(f"{date},1,{99 + day},{89 + day},1,1000")
+    bad = [
+        ("not a date,1,2,3,4,5", "unparseable_date"),
+        ("32-Jan-17,1,2,3,4,5", "unparseable_date"),
+        ("21-Jan-17,1,,3,4,5", "missing_value"),
+        ("22-Jan-17,1,2,n/a,4,5", "non_numeric_value"),
+        ("23-Jan-17,1,nan,3,4,5", "non_numeric_value"),
+        ("2017-01-05,1,999,999,4,5", "duplicate_date"),  # After the first 5-Jan: set aside.
+    ]
+    rows[10:10] = [row for row, _ in bad[:3]]
+    rows += [row for row, _ in bad[3:]]
+    path.write_text("\ufeffDate,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    reasons: dict[str, int] = {}
+    for _, reason in bad:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
+
+
+@pytest.fixture(scope="session")
+def dated_csv(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    path = tmp_path_factory.mktemp("dated") / "prices.csv"
+    return path, write_dated_csv(path)
+
+
+@pytest.fixture(scope="session")
+def dated_ingested_dir(tmp_path_factory, dated_csv) -> str:
+    from components.ingest.ingest import run_ingest
+
+    output = str(tmp_path_factory.mktemp("dated_ingested"))
+    config = IngestConfig(source=f"csv:{dated_csv[0]}", max_quarantine_fraction=0.5)
+    run_ingest(config, output, task=FORECAST, series=DATED_SERIES)
+    return output

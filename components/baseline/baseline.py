@@ -5,7 +5,9 @@ regression, early-stopped on eval and scored on test. Linear n-gram models are s
 (NBSVM with bigrams reaches about 0.91 in the literature), so the LSTM has to earn its keep
 against this yardstick. Its settings are fixed: it is a reference point, not a tuned model.
 
-Output under `output_dir`: baseline.json with the test metrics and the epochs trained.
+Output under `output_dir`: baseline.json with the test metrics and the epochs trained. For the
+forecast task it says the baseline does not apply: a forecast's yardstick, persistence, is part
+of evaluate's metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import features as F
+from components.common.config import FORECAST, SENTIMENT
 from components.common.io import atomic_directory, raw_example_batches, write_json
 from components.evaluate.metrics import classification_metrics
 
@@ -37,8 +40,20 @@ def raw_split(examples_dir: str, split: str) -> tf.data.Dataset:
     return batches.map(lambda batch: (batch[F.TEXT_KEY], batch[F.LABEL_KEY]))
 
 
-def run_baseline(examples_dir: str, output_dir: str, seed: int) -> dict:
+NOT_APPLICABLE = {
+    "applicable": False,
+    "reason": "the n-gram baseline classifies text; a forecast is compared with persistence "
+    "in evaluate's metrics",
+}
+
+
+def run_baseline(examples_dir: str, output_dir: str, seed: int, task: str = SENTIMENT) -> dict:
     """Trains and scores the baseline; returns its result."""
+    if task == FORECAST:
+        with atomic_directory(output_dir) as staging:
+            write_json(f"{staging}/{BASELINE_FILE}", NOT_APPLICABLE)
+        logger.info("baseline: %s", NOT_APPLICABLE["reason"])
+        return NOT_APPLICABLE
     keras.utils.set_random_seed(seed)
     vectorizer = keras.layers.TextVectorization(
         max_tokens=MAX_TOKENS, ngrams=NGRAMS, output_mode="tf_idf"

@@ -9,10 +9,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru")
+MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru", "stacked-lstm")
 PUNCTUATION_MODES = ("drop", "keep")
-SOURCE_KINDS = ("tfds", "aclimdb", "csv", "jsonl")
+SOURCE_KINDS = ("tfds", "aclimdb", "csv", "jsonl", "sine")
 DEFAULT_TFDS_DATASET = "imdb_reviews"
+SENTIMENT, FORECAST = "sentiment", "forecast"
+TASKS = (SENTIMENT, FORECAST)
+# csv means labeled text for sentiment and a dated series for forecast.
+TASK_SOURCE_KINDS = {SENTIMENT: ("tfds", "aclimdb", "csv", "jsonl"), FORECAST: ("sine", "csv")}
+SCALINGS = ("zscore", "minmax")
 
 
 class ConfigError(ValueError):
@@ -39,6 +44,11 @@ class Source:
         )
         if kind == "tfds":
             return cls(kind, location or DEFAULT_TFDS_DATASET)
+        if kind == "sine":
+            _require(
+                not location, "source", spec, "sine: takes no location, --sine-* options shape it"
+            )
+            return cls(kind, location)
         _require(bool(location), "source", spec, f"{kind}:PATH needs a path")
         return cls(kind, location)
 
@@ -50,7 +60,8 @@ class IngestConfig:
     Attributes:
         source: `tfds[:NAME]`, `aclimdb:PATH` (directory or .tar.gz), `csv:PATH` or `jsonl:PATH`.
             A csv/jsonl PATH is a directory with `train*` and `test*` files, or one file whose
-            records name their split in `split_field`.
+            records name their split in `split_field`. With --task forecast: `sine:` (a
+            generated series) or `csv:PATH` (a dated series, one file or a folder of them).
         data_dir: tensorflow-datasets data directory; empty means TFDS_DATA_DIR or tfds' default.
         text_field: field holding the text (csv/jsonl records, tfds features).
         label_field: field holding the label: 0/1, neg/pos, negative/positive or false/true.
@@ -124,7 +135,8 @@ class TrainConfig:
     """Train: a Keras recurrent classifier over the transformed id sequences.
 
     Attributes:
-        model_type: one of MODEL_TYPES; the defaults are the walkthrough's models.
+        model_type: one of MODEL_TYPES; the defaults are the walkthrough's models. For
+            forecasting, the same recurrent layers read the window of values.
         epochs: most epochs to train; early stopping on the eval split may end sooner.
         batch_size: examples per gradient step.
         embedding_dim: width of the word embedding.
@@ -163,11 +175,16 @@ class EvaluateConfig:
             its test accuracy is at most this much below the served model's on the same data.
         export_dir: serving destination in TF Serving's layout (`<dir>/<version>/`): the newest
             model there is the one to beat, and blessed models are pushed there. Empty: none.
+            A forecast must then have a test RMSE at most max_regression (as a share) above
+            the served model's.
+        max_rmse_ratio: forecast: blessed (and exported) when test RMSE is at most this times
+            the persistence forecast's (1.0: no worse than repeating the last value).
     """
 
     accuracy_threshold: float = 0.80
     max_regression: float = 0.01
     export_dir: str = ""
+    max_rmse_ratio: float = 1.0
 
     def __post_init__(self) -> None:
         _require(
@@ -179,6 +196,112 @@ class EvaluateConfig:
             self.accuracy_threshold,
             "0 <= x <= 1",
         )
+        _require(self.max_rmse_ratio > 0, "max_rmse_ratio", self.max_rmse_ratio, "more than 0")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """What the pipeline learns; every step dispatches on it, so one DAG serves both.
+
+    Attributes:
+        task: "sentiment": classify review text as positive or negative; "forecast": predict a
+            time series `--horizon` steps ahead from its last `--lookback` values.
+    """
+
+    task: str = SENTIMENT
+
+    def __post_init__(self) -> None:
+        _require(self.task in TASKS, "task", self.task, f"one of {TASKS}")
+
+
+def check_source_for_task(source: str, task: str) -> None:
+    """Raises ConfigError when `source` is not a kind of source that `task` can read."""
+    kinds = TASK_SOURCE_KINDS[task]
+    _require(
+        Source.parse(source).kind in kinds,
+        "source",
+        source,
+        f"with --task {task}, KIND[:LOCATION] with KIND in {kinds}",
+    )
+
+
+@dataclass(frozen=True)
+class SeriesConfig:
+    """Ingest for --task forecast: the series and its chronological splits.
+
+    Attributes:
+        date_field: csv column with each row's date, ISO 8601 (2017-08-11) or day-month-year
+            (11-Aug-17); rows are put in date order whatever their order in the file.
+        target: csv column to forecast, or several separated by commas to forecast their
+            average (e.g. High,Low). Other columns are not read.
+        sine_length: points of the generated `sine:` series.
+        sine_period: steps per cycle of the sine.
+        sine_amplitude: amplitude of the sine.
+        sine_noise: standard deviation of the Gaussian noise added to each sine point, the
+            error floor no forecast can beat.
+        sine_seed: seed of that noise.
+        series_train_fraction: the first share of the series in time: training data and the
+            only data the scaling statistics see.
+        series_eval_fraction: the share right after it, for early stopping; the rest, the
+            newest values, is the test period.
+    """
+
+    date_field: str = "Date"
+    target: str = "Close"
+    sine_length: int = 2000
+    sine_period: float = 50.0
+    sine_amplitude: float = 1.0
+    sine_noise: float = 0.1
+    sine_seed: int = 0
+    series_train_fraction: float = 0.7
+    series_eval_fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        _require(bool(self.date_field.strip()), "date_field", self.date_field, "a column name")
+        columns = self.target_columns
+        _require(
+            all(columns) and len(set(columns)) == len(columns),
+            "target",
+            self.target,
+            "column names separated by commas, each once",
+        )
+        _require(self.sine_length >= 2, "sine_length", self.sine_length, "2 or more")
+        _require(self.sine_period > 0, "sine_period", self.sine_period, "more than 0")
+        _require(self.sine_noise >= 0, "sine_noise", self.sine_noise, "0 or more")
+        for name in ("series_train_fraction", "series_eval_fraction"):
+            _require(0 < getattr(self, name) < 1, name, getattr(self, name), "0 < x < 1")
+        _require(
+            self.series_train_fraction + self.series_eval_fraction < 1,
+            "series_eval_fraction",
+            self.series_eval_fraction,
+            f"less than 1 - --series-train-fraction ({self.series_train_fraction}), "
+            "so a test period remains",
+        )
+
+    @property
+    def target_columns(self) -> tuple[str, ...]:
+        return tuple(column.strip() for column in self.target.split(","))
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Transform for --task forecast: scaling and the windows the model learns from.
+
+    Attributes:
+        lookback: past values each forecast reads.
+        horizon: how many steps after the last value read the forecast is for (1: the next).
+        scaling: "zscore" (mean 0, standard deviation 1) or "minmax" (0 to 1), with statistics
+            of the train period only, applied to every period.
+    """
+
+    lookback: int = 30
+    horizon: int = 1
+    scaling: str = "zscore"
+
+    def __post_init__(self) -> None:
+        _require(self.lookback >= 1, "lookback", self.lookback, "1 or more")
+        _require(self.horizon >= 1, "horizon", self.horizon, "1 or more")
+        _require(self.scaling in SCALINGS, "scaling", self.scaling, f"one of {SCALINGS}")
 
 
 @dataclass(frozen=True)
@@ -189,15 +312,36 @@ class PipelineConfig:
     transform: TransformConfig = field(default_factory=TransformConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    series: SeriesConfig = field(default_factory=SeriesConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
     beam_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_source_for_task(self.ingest.source, self.task.task)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 STAGE_CONFIGS = {
+    "task": TaskConfig,
     "ingest": IngestConfig,
+    "series": SeriesConfig,
     "transform": TransformConfig,
+    "window": WindowConfig,
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
 }
+
+# The defaults that differ by task; all others are shared. `sine:` works anywhere, offline.
+TASK_DEFAULTS = {SENTIMENT: {}, FORECAST: {"ingest": {"source": "sine:"}}}
+
+
+def task_defaults(task: str) -> PipelineConfig:
+    """The configuration a run of `task` starts from, before its options change it."""
+    stages = {
+        stage: STAGE_CONFIGS[stage](**fields)
+        for stage, fields in TASK_DEFAULTS[TaskConfig(task).task].items()
+    }
+    return PipelineConfig(task=TaskConfig(task), **stages)

@@ -24,3 +24,23 @@ SERVING_SIGNATURE = "serving_default"
 SERVING_INPUT_KEY = "text"
 SERVING_PROBABILITY_KEY = "probability"
 SERVING_LABEL_KEY = "label"
+
+# Forecasting. Raw examples written by ingest, one per time step.
+STEP_KEY = "step"  # 0, 1, ... in time order over the whole series.
+DATE_KEY = "date"  # ISO 8601; empty for a generated series.
+VALUE_KEY = "value"  # The target, in the series' own units.
+
+# Transformed by transform: each point scaled as scaled = (value - center) / width, with center
+# and width computed on the train period; they ride along so the inverse needs no other source.
+SCALED_VALUE_KEY = "scaled_value"
+SCALE_CENTER_KEY = "scale_center"
+SCALE_WIDTH_KEY = "scale_width"
+
+# Windows written by transform: `lookback` scaled values and the scaled value `horizon` steps
+# after the last of them; STEP_KEY is the target's step.
+HISTORY_KEY = "history"
+TARGET_KEY = "target"
+
+# Serving signature of an exported forecaster.
+SERVING_VALUES_KEY = "values"
+SERVING_FORECAST_KEY = "forecast"

@@ -4,7 +4,7 @@ The metrics come from the very SavedModel that export writes (built by the same 
 loaded back), fed the raw test reviews, so the reported accuracy is the served accuracy.
 
 Output under `output_dir`: evaluation.json with the test metrics, the ROC curve, the threshold and
-the blessing decision with its reason.
+the blessing decision with its reason. The forecast task is evaluated in forecast.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import features as F
-from components.common.config import EvaluateConfig
+from components.common.config import FORECAST, SENTIMENT, EvaluateConfig
 from components.common.io import atomic_directory, raw_example_batches, write_json
 from components.evaluate.metrics import classification_metrics, roc_auc, roc_curve
 from components.export.export import (
@@ -110,8 +110,15 @@ def run_evaluate(
     transform_graph_dir: str,
     model_dir: str,
     output_dir: str,
+    task: str = SENTIMENT,
 ) -> dict:
     """Evaluates the serving model built from the model and transform graph; returns the result."""
+    if task == FORECAST:
+        from components.evaluate.forecast import run_forecast_evaluate
+
+        return run_forecast_evaluate(
+            config, examples_dir, transform_graph_dir, model_dir, output_dir
+        )
     model = load_trained_model(model_dir)
     with tempfile.TemporaryDirectory() as scratch:
         serving_model = tf.saved_model.load(

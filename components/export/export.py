@@ -4,7 +4,7 @@ The SavedModel goes to `<export_dir>/<version>/` (TF Serving's layout; the versi
 export's Unix time, so the newest export is the one TF Serving picks). Its `serving_default`
 signature takes `text` (tf.string, [None]) and returns `probability` (float32, [None]) and
 `label` (tf.string, [None]: negative or positive). It carries its own vocabulary and needs
-nothing else from the pipeline's outputs.
+nothing else from the pipeline's outputs. A forecaster's signature is described in forecast.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.common import features as F
+from components.common.config import FORECAST, SENTIMENT
 from components.common.io import atomic_directory, copy_tree
 from components.train.train import MODEL_FILE
 
@@ -30,8 +31,15 @@ def load_trained_model(model_dir: str) -> keras.Model:
     return keras.saving.load_model(f"{model_dir}/{MODEL_FILE}", safe_mode=True)
 
 
-def write_serving_model(transform_graph_dir: str, model: keras.Model, path: str) -> str:
-    """Writes the raw-text SavedModel of `model` to exactly `path` and returns it."""
+def write_serving_model(
+    transform_graph_dir: str, model: keras.Model, path: str, task: str = SENTIMENT
+) -> str:
+    """Writes the raw-text (or, forecasting, raw-values) SavedModel of `model` to exactly
+    `path` and returns it."""
+    if task == FORECAST:
+        from components.export.forecast import write_forecast_serving_model
+
+        return write_forecast_serving_model(transform_graph_dir, model, path)
     transform_layer = tft.TFTransformOutput(transform_graph_dir).transform_features_layer()
     label_names = tf.constant(F.LABEL_NAMES)
 
@@ -75,7 +83,11 @@ def resolve_version_dir(model_dir: str) -> str:
 
 
 def run_export(
-    transform_graph_dir: str, model_dir: str, export_dir: str, push_dir: str = ""
+    transform_graph_dir: str,
+    model_dir: str,
+    export_dir: str,
+    push_dir: str = "",
+    task: str = SENTIMENT,
 ) -> str:
     """Writes the serving model under `export_dir/<version>/` and returns that path.
 
@@ -85,7 +97,7 @@ def run_export(
     version = str(int(time.time()))
     path = f"{export_dir.rstrip('/')}/{version}"
     with atomic_directory(path) as staging:
-        write_serving_model(transform_graph_dir, load_trained_model(model_dir), staging)
+        write_serving_model(transform_graph_dir, load_trained_model(model_dir), staging, task)
     if push_dir:
         with atomic_directory(f"{push_dir.rstrip('/')}/{version}") as staging:
             copy_tree(path, staging)

@@ -5,6 +5,8 @@ Output layout under `output_dir`:
     quarantine/records-*.jsonl                 records set aside: source, position, id, reason
     counts.json                                records read, written per split, quarantined per
                                                reason, and left out by --max-examples
+
+The forecast task reads a time series instead: see timeseries.py.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from components.common import features as F
 from components.common.beam import pipeline_options
-from components.common.config import IngestConfig, Source
+from components.common.config import (
+    FORECAST,
+    SENTIMENT,
+    IngestConfig,
+    SeriesConfig,
+    Source,
+    check_source_for_task,
+)
 from components.common.io import EXAMPLES_SUFFIX, atomic_directory, examples_prefix
 from components.common.step_cache import file_fingerprint
 
@@ -458,6 +467,8 @@ def source_fingerprint(config: IngestConfig) -> list:
         data_dir = config.data_dir or os.environ.get("TFDS_DATA_DIR", "")
         builder = tfds.builder(source.location, data_dir=data_dir or None)
         return [source.location, str(builder.version), builder.data_dir]
+    if source.kind == "sine":
+        return ["sine"]  # Generated: the options that shape it are in the step's key already.
     return file_fingerprint(source.location)
 
 
@@ -466,12 +477,9 @@ def read_counts(output_dir: str) -> dict:
         return json.load(io.TextIOWrapper(f, encoding="utf-8"))
 
 
-def run_ingest(config: IngestConfig, output_dir: str, beam_args: Sequence[str] = ()) -> dict:
-    """Reads `config.source` and writes the splits under `output_dir`; returns the counts."""
-    logger.info("ingest: reading %s", config.source)
-    with atomic_directory(output_dir) as staging:
-        with beam.Pipeline(options=pipeline_options(beam_args)) as root:
-            build_ingest_pipeline(root, config, staging)
+def check_counts(config: IngestConfig, output_dir: str, required_splits: Sequence[str]) -> dict:
+    """The counts of a finished ingest; raises IngestError past the quarantine ceiling or when
+    a required split is empty."""
     # Checked once the output is complete, so the quarantine named below can be inspected.
     counts = read_counts(output_dir)
     quarantine_dir = FileSystems.join(output_dir, QUARANTINE_DIR)
@@ -485,8 +493,32 @@ def run_ingest(config: IngestConfig, output_dir: str, beam_args: Sequence[str] =
             f"source {config.source!r}: {share:.2%} of records quarantined, above "
             f"--max-quarantine-fraction {config.max_quarantine_fraction} ({found})"
         )
-    for split in ("train", "test"):
+    for split in required_splits:
         if not counts["written"][split]:
             raise IngestError(f"source {config.source!r} gave no usable {split} records ({found})")
+    return counts
+
+
+def run_ingest(
+    config: IngestConfig,
+    output_dir: str,
+    beam_args: Sequence[str] = (),
+    task: str = SENTIMENT,
+    series: SeriesConfig = SeriesConfig(),  # noqa: B008 - frozen
+) -> dict:
+    """Reads `config.source` and writes the splits under `output_dir`; returns the counts.
+
+    For the forecast task the source is a series, read as `series` says (timeseries.py).
+    """
+    if task == FORECAST:
+        from components.ingest.timeseries import run_series_ingest
+
+        return run_series_ingest(config, series, output_dir, beam_args)
+    check_source_for_task(config.source, task)
+    logger.info("ingest: reading %s", config.source)
+    with atomic_directory(output_dir) as staging:
+        with beam.Pipeline(options=pipeline_options(beam_args)) as root:
+            build_ingest_pipeline(root, config, staging)
+    counts = check_counts(config, output_dir, ("train", "test"))
     logger.info("ingest: %s", json.dumps(counts))
     return counts

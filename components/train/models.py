@@ -1,4 +1,4 @@
-"""The walkthrough's four recurrent classifiers, in Keras 3."""
+"""The walkthrough's recurrent classifiers, and a forecaster on the same layers, in Keras 3."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def _recurrent_layers(model_type: str, units: int) -> list[keras.layers.Layer]:
         ]
     if model_type == "gru":
         return [keras.layers.GRU(units)]
+    if model_type == "stacked-lstm":
+        return [keras.layers.LSTM(units, return_sequences=True), keras.layers.LSTM(units)]
     raise ValueError(f"unknown model type {model_type!r}")
 
 
@@ -38,3 +40,15 @@ def build_model(
     x = keras.layers.Dense(dense_units, activation="relu")(x)
     probability = keras.layers.Dense(1, activation="sigmoid")(x)
     return keras.Model(token_ids, probability, name=model_type.replace("-", "_"))
+
+
+def build_forecaster(model_type: str, lookback: int, units: int, dense_units: int) -> keras.Model:
+    """A window of scaled values -> recurrent layer(s) -> Dense(relu) -> the scaled forecast."""
+    history = keras.Input(shape=(lookback,), dtype="float32", name=F.HISTORY_KEY)
+    # One feature per time step: the value.
+    x = keras.layers.Reshape((lookback, 1))(history)
+    for layer in _recurrent_layers(model_type, units):
+        x = layer(x)
+    x = keras.layers.Dense(dense_units, activation="relu")(x)
+    forecast = keras.layers.Dense(1)(x)
+    return keras.Model(history, forecast, name=f"{model_type.replace('-', '_')}_forecaster")

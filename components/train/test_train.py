@@ -17,7 +17,13 @@ from components.train.train import (
 
 @pytest.mark.parametrize(
     "model_type, total_params",
-    [("lstm", 349_057), ("bilstm", 377_985), ("stacked-bilstm", 476_801), ("gru", 343_041)],
+    [
+        ("lstm", 349_057),
+        ("bilstm", 377_985),
+        ("stacked-bilstm", 476_801),
+        ("gru", 343_041),
+        ("stacked-lstm", 382_081),
+    ],
 )
 def test_default_models_are_the_walkthroughs(model_type, total_params):
     defaults = TrainConfig()

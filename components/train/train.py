@@ -4,6 +4,8 @@ Outputs under `model_dir`:
     model.keras         the trained Keras model with the best eval-accuracy weights
     history.json        per-epoch loss and accuracy on train and eval, and the best epoch
     model_info.json     model type, parameter count, train and transform configuration
+
+The forecast task fits a regressor on windows of a series with the same loop (forecast.py).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 import tensorflow as tf
 
 from components.common import features as F
-from components.common.config import TrainConfig, TransformConfig
+from components.common.config import FORECAST, SENTIMENT, TrainConfig, TransformConfig
 from components.common.io import atomic_directory, read_json, tfrecord_files, write_json
 from components.train.models import build_model
 from components.transform.transform import TRANSFORM_CONFIG_FILE
@@ -65,7 +69,7 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
-    """Early stopping on MONITOR that keeps the best weights and can resume after a kill.
+    """Early stopping on `monitor` that keeps the best weights and can resume after a kill.
 
     With a checkpoint folder, every finished epoch leaves there the full model (weights and
     optimizer), the best weights so far and progress.json (history, best epoch, patience used),
@@ -73,16 +77,23 @@ class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
     EarlyStopping cannot be resumed: its best weights and patience live only in memory.
     """
 
-    def __init__(self, patience: int, checkpoint_dir: str = ""):
+    def __init__(
+        self,
+        patience: int,
+        checkpoint_dir: str = "",
+        monitor: str = MONITOR,
+        higher_is_better: bool = True,
+    ):
         super().__init__()
         self.patience, self.checkpoint_dir = patience, checkpoint_dir
+        self.monitor, self._sign = monitor, 1 if higher_is_better else -1
         self.history: dict[str, list[float]] = {}
-        self.best_epoch, self.best_value, self.wait = -1, -float("inf"), 0
+        self.best_epoch, self.best_value, self.wait = -1, -self._sign * float("inf"), 0
         self._best_weights = None
 
     @property
     def epochs_done(self) -> int:
-        return len(self.history.get(MONITOR, []))
+        return len(self.history.get(self.monitor, []))
 
     def _path(self, name: str) -> str:
         return f"{self.checkpoint_dir}/{name}"
@@ -105,8 +116,8 @@ class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
         logs = dict(logs or {}, epoch_seconds=time.monotonic() - self._epoch_start)
         for name, value in logs.items():
             self.history.setdefault(name, []).append(float(value))
-        value = self.history[MONITOR][-1]
-        improved = value > self.best_value
+        value = self.history[self.monitor][-1]
+        improved = self._sign * value > self._sign * self.best_value
         if improved:
             self.best_epoch, self.best_value, self.wait = epoch, value, 0
             self._best_weights = self.model.get_weights()
@@ -149,42 +160,79 @@ class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
             self.model.load_weights(self._path(BEST_WEIGHTS_FILE))
 
 
+@dataclass(frozen=True)
+class Learning:
+    """What a task trains: its model, loss, data and the eval metric early stopping watches."""
+
+    build_model: Callable[[], keras.Model]
+    loss: str
+    metrics: list
+    monitor: str
+    higher_is_better: bool
+    train: tf.data.Dataset  # (features, target) pairs, unbatched.
+    evaluation: tf.data.Dataset
+    settings: dict  # Which transform output the model was fitted to, for model_info.json.
+
+
+def sentiment_learning(
+    config: TrainConfig, transformed_dir: str, transform_graph_dir: str
+) -> Learning:
+    transform_config = read_transform_config(transform_graph_dir)
+    return Learning(
+        build_model=lambda: build_model(
+            config.model_type,
+            transform_config.vocab_size,
+            transform_config.max_seq_len,
+            config.embedding_dim,
+            config.units,
+            config.dense_units,
+        ),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+        monitor=MONITOR,
+        higher_is_better=True,
+        train=transformed_dataset(transformed_dir, "train", transform_config.max_seq_len),
+        evaluation=transformed_dataset(transformed_dir, "eval", transform_config.max_seq_len),
+        settings={"transform_config": dataclasses.asdict(transform_config)},
+    )
+
+
 def run_train(
     config: TrainConfig,
     transformed_dir: str,
     transform_graph_dir: str,
     model_dir: str,
     checkpoint_dir: str = "",
+    task: str = SENTIMENT,
 ) -> dict:
     """Trains `config.model_type` and writes the model, its history and its info; returns info.
 
     With `checkpoint_dir`, training saves its state there every epoch and, when that folder
     holds the state of an interrupted run, resumes after its last finished epoch.
     """
-    transform_config = read_transform_config(transform_graph_dir)
+    if task == FORECAST:
+        from components.train.forecast import forecast_learning
+
+        learning = forecast_learning(config, transformed_dir, transform_graph_dir)
+    else:
+        learning = sentiment_learning(config, transformed_dir, transform_graph_dir)
     keras.utils.set_random_seed(config.seed)
-    stopping = EarlyStoppingWithCheckpoints(config.patience, checkpoint_dir)
-    model = stopping.resume() or build_model(
-        config.model_type,
-        transform_config.vocab_size,
-        transform_config.max_seq_len,
-        config.embedding_dim,
-        config.units,
-        config.dense_units,
+    stopping = EarlyStoppingWithCheckpoints(
+        config.patience, checkpoint_dir, learning.monitor, learning.higher_is_better
     )
+    model = stopping.resume() or learning.build_model()
     if not model.compiled:
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
-            loss="binary_crossentropy",
-            metrics=["accuracy"],
+            loss=learning.loss,
+            metrics=learning.metrics,
         )
     model.summary(print_fn=logger.info)
 
-    train = transformed_dataset(transformed_dir, "train", transform_config.max_seq_len).cache()
+    train = learning.train.cache()
     num_train = int(train.reduce(0, lambda count, _: count + 1))
     train = train.shuffle(num_train, seed=config.seed).batch(config.batch_size)
-    evaluation = transformed_dataset(transformed_dir, "eval", transform_config.max_seq_len)
-    evaluation = evaluation.batch(config.batch_size).cache()
+    evaluation = learning.evaluation.batch(config.batch_size).cache()
     if stopping.wait < config.patience:
         model.fit(
             train.prefetch(tf.data.AUTOTUNE),
@@ -202,16 +250,16 @@ def run_train(
         model.save(f"{staging}/{MODEL_FILE}")
         write_json(
             f"{staging}/{HISTORY_FILE}",
-            {"per_epoch": per_epoch, "best_epoch": best_epoch + 1, "monitor": MONITOR},
+            {"per_epoch": per_epoch, "best_epoch": best_epoch + 1, "monitor": learning.monitor},
         )
         info = {
             "type": config.model_type,
             "total_params": model.count_params(),
-            "epochs_trained": len(per_epoch[MONITOR]),
+            "epochs_trained": len(per_epoch[learning.monitor]),
             "best_epoch": best_epoch + 1,
             "train_examples": num_train,
             "train_config": dataclasses.asdict(config),
-            "transform_config": dataclasses.asdict(transform_config),
+            **learning.settings,
         }
         write_json(f"{staging}/{MODEL_INFO_FILE}", info)
     if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
@@ -222,7 +270,7 @@ def run_train(
         info["total_params"],
         info["best_epoch"],
         info["epochs_trained"],
-        MONITOR,
-        per_epoch[MONITOR][best_epoch],
+        learning.monitor,
+        per_epoch[learning.monitor][best_epoch],
     )
     return info

@@ -4,6 +4,8 @@ Outputs:
     transform_graph_dir/       tf.Transform output (transform_fn/, transformed_metadata/), read by
                                training and embedded in the exported model
     transformed_dir/{split}/   tf.Examples: token_ids [max_seq_len], num_tokens, label
+
+The forecast task scales and windows a series instead: see forecast.py.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tfx_bsl.public import tfxio
 
 from components.common import features as F
 from components.common.beam import pipeline_options
-from components.common.config import TransformConfig
+from components.common.config import FORECAST, SENTIMENT, TransformConfig, WindowConfig
 from components.common.io import (
     EXAMPLES_SUFFIX,
     atomic_directory,
@@ -89,8 +91,20 @@ def run_transform(
     transform_graph_dir: str,
     transformed_dir: str,
     beam_args: Sequence[str] = (),
+    task: str = SENTIMENT,
+    window: WindowConfig = WindowConfig(),  # noqa: B008 - frozen
 ) -> None:
-    """Fits the vocabulary on train and writes the transform graph and transformed splits."""
+    """Fits the vocabulary on train and writes the transform graph and transformed splits.
+
+    For the forecast task: the scaling and the windows of the series, as `window` says
+    (forecast.py).
+    """
+    if task == FORECAST:
+        from components.transform.forecast import run_forecast_transform
+
+        return run_forecast_transform(
+            window, examples_dir, transform_graph_dir, transformed_dir, beam_args
+        )
     preprocessing_fn = make_preprocessing_fn(
         config.vocab_size, config.max_seq_len, config.punctuation
     )

@@ -1,0 +1,463 @@
+"""Ingest for forecasting: a dated csv series or a generated sine, in time order, split by period.
+
+Output layout under `output_dir` (the same folders and counts.json as for text):
+    {train,eval,test}/examples-*.tfrecord.gz   tf.Examples, one per time step: step (0, 1, ...
+                                               in time order), date (ISO 8601; empty for a
+                                               sine) and value (the target)
+    quarantine/records-*.jsonl                 rows set aside: source, position, reason, and the
+                                               date and target cells as read
+    counts.json                                rows read, written per split, quarantined per
+                                               reason (not_sampled is always 0)
+    series.json                                source, target, sine noise, and each split's
+                                               size and first and last date (or step)
+
+The splits are periods: the oldest `series_train_fraction` of the points is train, the next
+`series_eval_fraction` eval, the newest rest test. Nothing is shuffled across time.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import logging
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+
+from components.common import features as F
+from components.common.beam import pipeline_options
+from components.common.config import (
+    FORECAST,
+    ConfigError,
+    IngestConfig,
+    SeriesConfig,
+    check_source_for_task,
+)
+from components.common.io import (
+    EXAMPLES_SUFFIX,
+    atomic_directory,
+    examples_prefix,
+    tfrecord_files,
+)
+from components.ingest.ingest import (
+    QUARANTINE,
+    QUARANTINE_DIR,
+    check_counts,
+    summarize_counts,
+)
+
+logger = logging.getLogger(__name__)
+
+SERIES_FILE = "series.json"
+SUMMARY = "summary"
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+# Day-month-year with an English month abbreviation (11-Aug-17), as Yahoo Finance exports it;
+# matched here rather than with strptime's %b, which follows the machine's locale.
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})[- ]([A-Za-z]{3})[- ](\d{4}|\d{2})")
+
+
+def parse_date(text: str | None) -> datetime.datetime | None:
+    """The moment a date cell names, or None: ISO 8601 or day-month-year like 11-Aug-17.
+
+    Two-digit years are 1969-2068, as in POSIX strptime. A time zone is converted to UTC and
+    dropped, so every moment of a series compares with every other.
+    """
+    text = (text or "").strip()
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        match = _DAY_MONTH_YEAR.fullmatch(text)
+        month = _MONTHS.get(match.group(2).lower()) if match else None
+        if month is None:
+            return None
+        day, year = int(match.group(1)), int(match.group(3))
+        if len(match.group(3)) == 2:
+            year += 2000 if year < 69 else 1900
+        try:
+            moment = datetime.datetime(year, month, day)
+        except ValueError:  # 31-Feb-17
+            return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+    return moment
+
+
+def iso_date(moment: datetime.datetime) -> str:
+    """ISO 8601, without a time of day where there is none."""
+    if moment.time() == datetime.time():
+        return moment.date().isoformat()
+    return moment.isoformat()
+
+
+def parse_number(text: str | None) -> tuple[float | None, str | None]:
+    """A finite number from a cell, or None and the reason it is not one."""
+    if text is None or not text.strip():
+        return None, "missing_value"
+    try:
+        number = float(text)
+    except ValueError:
+        return None, "non_numeric_value"
+    if not math.isfinite(number):
+        return None, "non_numeric_value"
+    return number, None
+
+
+def validate_row(
+    row: dict, position: str, date_field: str, target_columns: tuple[str, ...]
+) -> tuple[dict | None, str | None]:
+    """A csv row as a point of the series (its target: the mean of the target columns), or the
+    reason it cannot be one."""
+    moment = parse_date(row.get(date_field))
+    if moment is None:
+        return None, "unparseable_date"
+    numbers = []
+    for column in target_columns:
+        number, reason = parse_number(row.get(column))
+        if reason:
+            return None, reason
+        numbers.append(number)
+    point = {
+        "position": position,
+        "order": moment,
+        F.DATE_KEY: iso_date(moment),
+        F.VALUE_KEY: sum(numbers) / len(numbers),
+    }
+    return point, None
+
+
+def quarantine_line(
+    source_spec: str, position: str, reason: str, date: object, values: dict
+) -> dict:
+    """What the quarantine keeps of a set-aside row: enough to find and judge it."""
+    return {
+        "source": source_spec,
+        "position": position,
+        "reason": reason,
+        "date": repr(date)[:100],
+        "values": {column: repr(value)[:100] for column, value in values.items()},
+    }
+
+
+def csv_files(location: str) -> list[str]:
+    """The csv files of a series: the file itself, or each `*.csv` in a folder, by name."""
+    if tf.io.gfile.isdir(location):
+        return sorted(tf.io.gfile.glob(FileSystems.join(location, "*.csv")))
+    return [location]
+
+
+def check_csv_columns(location: str, source_spec: str, series: SeriesConfig) -> None:
+    """Raises ConfigError unless every csv file of the series has the date and target columns."""
+    files = csv_files(location)
+    if not files:
+        raise ConfigError(f"--source={source_spec!r} is not allowed: no .csv files in {location}")
+    for path in files:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            first_line = f.readline().decode("utf-8-sig", errors="replace")
+        header = next(csv.reader([first_line]), [])
+        for option, column in [("date_field", series.date_field)] + [
+            ("target", column) for column in series.target_columns
+        ]:
+            if column not in header:
+                value = getattr(series, option)
+                raise ConfigError(
+                    f"--{option.replace('_', '-')}={value!r} is not allowed: {path} has no "
+                    f"column {column!r} (its columns: {', '.join(header)})"
+                )
+
+
+class ParseCsvRows(beam.DoFn):
+    """Rows of a csv file as points of the series, bad rows on QUARANTINE with their reason."""
+
+    def __init__(self, source_spec: str, series: SeriesConfig):
+        self._source_spec, self._series = source_spec, series
+
+    def process(self, readable) -> Iterator:
+        path = readable.metadata.path
+        # A byte-order mark is dropped; undecodable bytes survive as surrogates, which no number
+        # or date parses from, so just their rows are quarantined.
+        lines = readable.read().decode("utf-8-sig", errors="surrogateescape")
+        rows = csv.DictReader(lines.splitlines(keepends=True))
+        columns = (self._series.date_field, *self._series.target_columns)
+        for row in rows:
+            position = f"{path}:{rows.line_num}"
+            point, reason = validate_row(
+                row, position, self._series.date_field, self._series.target_columns
+            )
+            if point is not None:
+                yield point
+            else:
+                cells = {column: row.get(column) for column in columns[1:]}
+                yield beam.pvalue.TaggedOutput(
+                    QUARANTINE,
+                    quarantine_line(
+                        self._source_spec, position, reason, row.get(columns[0]), cells
+                    ),
+                )
+
+
+def sine_points(series: SeriesConfig) -> list[dict]:
+    """The generated series: amplitude * sin(2 pi t / period) + Gaussian noise, t = 0, 1, ..."""
+    steps = np.arange(series.sine_length)
+    noise = np.random.default_rng(series.sine_seed).normal(0.0, series.sine_noise, len(steps))
+    values = series.sine_amplitude * np.sin(2 * np.pi * steps / series.sine_period) + noise
+    return [
+        {"position": f"sine:{step}", "order": int(step), F.DATE_KEY: "", F.VALUE_KEY: float(value)}
+        for step, value in zip(steps, values, strict=True)
+    ]
+
+
+def split_boundaries(points: int, train_fraction: float, eval_fraction: float) -> tuple[int, int]:
+    """The first eval step and the first test step of a series of `points` points."""
+    # The epsilon keeps 2000 * 0.85 at 1700, not 1699 through floating-point rounding.
+    first_eval = math.floor(points * train_fraction + 1e-9)
+    first_test = math.floor(points * (train_fraction + eval_fraction) + 1e-9)
+    return first_eval, first_test
+
+
+def _position_order(position: str) -> tuple:
+    path, _, line = position.rpartition(":")
+    return (path, int(line)) if line.isdigit() else (position, 0)
+
+
+def order_in_time(
+    points: list[dict], train_fraction: float, eval_fraction: float
+) -> tuple[list[dict], list[dict]]:
+    """The points sorted by time with their step and split, and the later duplicates of a time.
+
+    Of points with the same time the first in the source is kept.
+    """
+    ordered, duplicates = [], []
+    for point in sorted(points, key=lambda p: (p["order"], _position_order(p["position"]))):
+        if ordered and ordered[-1]["order"] == point["order"]:
+            duplicates.append(point)
+        else:
+            ordered.append(point)
+    first_eval, first_test = split_boundaries(len(ordered), train_fraction, eval_fraction)
+    splits = [
+        "train" if step < first_eval else "eval" if step < first_test else "test"
+        for step in range(len(ordered))
+    ]
+    ordered = [
+        {F.STEP_KEY: step, F.DATE_KEY: p[F.DATE_KEY], F.VALUE_KEY: p[F.VALUE_KEY], "split": split}
+        for step, (p, split) in enumerate(zip(ordered, splits, strict=True))
+    ]
+    return ordered, duplicates
+
+
+def describe(ordered: list[dict], description: dict) -> dict:
+    """`description` with the size and the first and last date (or step) of each split."""
+    periods = {}
+    for split in F.SPLITS:
+        points = [p for p in ordered if p["split"] == split]
+        periods[split] = {"points": len(points)}
+        if points:
+            for end, point in (("first", points[0]), ("last", points[-1])):
+                periods[split][end] = point[F.DATE_KEY] or point[F.STEP_KEY]
+    return dict(description, periods=periods)
+
+
+class OrderInTime(beam.PTransform):
+    """Sorts the points by time, numbers them and splits them into periods.
+
+    The whole series goes through one worker as one list: a series of daily values for a
+    century is under 40,000 points.
+    """
+
+    def __init__(self, series: SeriesConfig, source_spec: str, description: dict):
+        super().__init__()
+        self._series, self._source_spec, self._description = series, source_spec, description
+
+    def expand(self, points):
+        return (
+            points
+            | "AllPoints" >> beam.combiners.ToList()
+            | "SortAndSplit"
+            >> beam.FlatMap(self._order).with_outputs(QUARANTINE, SUMMARY, main="ordered")
+        )
+
+    def _order(self, points: list[dict]) -> Iterator:
+        ordered, duplicates = order_in_time(
+            points, self._series.series_train_fraction, self._series.series_eval_fraction
+        )
+        yield from ordered
+        for point in duplicates:
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE,
+                quarantine_line(
+                    self._source_spec,
+                    point["position"],
+                    "duplicate_date",
+                    point[F.DATE_KEY],
+                    {self._series.target: point[F.VALUE_KEY]},
+                ),
+            )
+        yield beam.pvalue.TaggedOutput(SUMMARY, describe(ordered, self._description))
+
+
+def to_tf_example(point: dict) -> bytes:
+    feature = {
+        F.STEP_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[point[F.STEP_KEY]])),
+        F.DATE_KEY: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[point[F.DATE_KEY].encode()])
+        ),
+        F.VALUE_KEY: tf.train.Feature(float_list=tf.train.FloatList(value=[point[F.VALUE_KEY]])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _description(config: IngestConfig, series: SeriesConfig) -> dict:
+    if config.parsed_source.kind == "sine":
+        return {
+            "source": config.source,
+            "kind": "sine",
+            "target": "sine",
+            "noise_std": series.sine_noise,
+        }
+    return {
+        "source": config.source,
+        "kind": "csv",
+        "target": list(series.target_columns),
+        "noise_std": None,
+    }
+
+
+def build_series_pipeline(
+    root, config: IngestConfig, series: SeriesConfig, output_dir: str
+) -> None:
+    """Adds the whole forecast ingest graph to a pipeline (separate from running it, for tests)."""
+    source = config.parsed_source
+    if source.kind == "sine":
+        points = root | "GenerateSine" >> beam.Create(sine_points(series))
+        unparsed = root | "NothingUnparsed" >> beam.Create([])
+    else:
+        parsed = (
+            root
+            | "CsvFiles" >> beam.Create(csv_files(source.location))
+            | "MatchCsv" >> fileio.MatchAll()
+            | "OpenCsv" >> fileio.ReadMatches()
+            | "ParseRows"
+            >> beam.ParDo(ParseCsvRows(config.source, series)).with_outputs(
+                QUARANTINE, main="points"
+            )
+        )
+        points, unparsed = parsed.points, parsed[QUARANTINE]
+    ordered = points | "OrderInTime" >> OrderInTime(
+        series, config.source, _description(config, series)
+    )
+
+    read = (points, unparsed) | "AllRead" >> beam.Flatten()
+    count_keys = [read | "CountRead" >> beam.Map(lambda _: "read")]
+    by_split = ordered.ordered | "BySplit" >> beam.Partition(
+        lambda point, _: F.SPLITS.index(point["split"]), len(F.SPLITS)
+    )
+    for split, pcoll in zip(F.SPLITS, by_split, strict=True):
+        _ = (
+            pcoll
+            | f"Serialize{split.title()}" >> beam.Map(to_tf_example)
+            | f"Write{split.title()}"
+            >> beam.io.WriteToTFRecord(
+                examples_prefix(output_dir, split), file_name_suffix=EXAMPLES_SUFFIX
+            )
+        )
+        count_keys.append(pcoll | f"Count{split.title()}" >> beam.Map(lambda _, s=split: s))
+
+    quarantine = (unparsed, ordered[QUARANTINE]) | "AllQuarantined" >> beam.Flatten()
+    _ = (
+        quarantine
+        | "QuarantineJson" >> beam.Map(json.dumps, sort_keys=True)
+        | "WriteQuarantine"
+        >> beam.io.WriteToText(
+            FileSystems.join(output_dir, QUARANTINE_DIR, "records"), file_name_suffix=".jsonl"
+        )
+    )
+    count_keys.append(
+        quarantine | "CountQuarantine" >> beam.Map(lambda q: f"quarantine/{q['reason']}")
+    )
+    _ = (
+        count_keys
+        | "FlattenCounts" >> beam.Flatten()
+        | "Count" >> beam.combiners.Count.PerElement()
+        | "ToDict" >> beam.combiners.ToDict()
+        | "Summarize" >> beam.Map(lambda raw: json.dumps(summarize_counts(raw), indent=2))
+        | "WriteCounts"
+        >> beam.io.WriteToText(
+            FileSystems.join(output_dir, "counts"), file_name_suffix=".json", shard_name_template=""
+        )
+    )
+    _ = (
+        ordered[SUMMARY]
+        | "SeriesJson" >> beam.Map(json.dumps, indent=2, sort_keys=True)
+        | "WriteSeries"
+        >> beam.io.WriteToText(
+            FileSystems.join(output_dir, "series"), file_name_suffix=".json", shard_name_template=""
+        )
+    )
+
+
+def run_series_ingest(
+    config: IngestConfig, series: SeriesConfig, output_dir: str, beam_args=()
+) -> dict:
+    """Reads the series of `config.source` and writes its periods under `output_dir`."""
+    check_source_for_task(config.source, FORECAST)
+    source = config.parsed_source
+    if source.kind == "csv":
+        check_csv_columns(source.location, config.source, series)
+    logger.info("ingest: reading the series %s", config.source)
+    with atomic_directory(output_dir) as staging:
+        with beam.Pipeline(options=pipeline_options(beam_args)) as root:
+            build_series_pipeline(root, config, series, staging)
+    counts = check_counts(config, output_dir, F.SPLITS)
+    logger.info("ingest: %s", json.dumps(counts))
+    return counts
+
+
+@dataclass(frozen=True)
+class Series:
+    """A series written by ingest, in time order: per point its step, date, value and split."""
+
+    steps: np.ndarray
+    dates: np.ndarray
+    values: np.ndarray
+    splits: np.ndarray
+
+
+def read_series(examples_dir: str) -> Series:
+    feature_spec = {
+        F.STEP_KEY: tf.io.FixedLenFeature([], tf.int64),
+        F.DATE_KEY: tf.io.FixedLenFeature([], tf.string),
+        F.VALUE_KEY: tf.io.FixedLenFeature([], tf.float32),
+    }
+    columns = {key: [] for key in feature_spec}
+    splits = []
+    for split in F.SPLITS:
+        records = tf.data.TFRecordDataset(tfrecord_files(examples_dir, split), "GZIP")
+        for batch in records.batch(4096).map(lambda r: tf.io.parse_example(r, feature_spec)):
+            for key in feature_spec:
+                columns[key].append(batch[key].numpy())
+            splits += [split] * len(batch[F.STEP_KEY])
+    steps = np.concatenate(columns[F.STEP_KEY])
+    order = np.argsort(steps, kind="stable")
+    return Series(
+        steps=steps[order],
+        dates=np.array([d.decode() for d in np.concatenate(columns[F.DATE_KEY])])[order],
+        values=np.concatenate(columns[F.VALUE_KEY])[order],
+        splits=np.array(splits)[order],
+    )
+
+
+def read_description(examples_dir: str) -> dict:
+    with tf.io.gfile.GFile(FileSystems.join(examples_dir, SERIES_FILE)) as f:
+        return json.load(f)

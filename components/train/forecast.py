@@ -1,0 +1,56 @@
+"""Training for forecasting: an LSTM regressor on the windows of the scaled series.
+
+Mean squared error on the scaled target; early stopping watches it on the eval period's
+windows (lower is better). The training loop itself is train.py's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from components.common import features as F
+from components.common.config import FORECAST, TrainConfig
+from components.common.io import tfrecord_files
+from components.train.models import build_forecaster
+from components.train.train import Learning
+from components.transform.forecast import read_window_config
+
+MONITOR = "val_loss"
+
+
+def window_dataset(transformed_dir: str, split: str, lookback: int) -> tf.data.Dataset:
+    """(history, target) pairs of one period's windows, scaled."""
+    feature_spec = {
+        F.HISTORY_KEY: tf.io.FixedLenFeature([lookback], tf.float32),
+        F.TARGET_KEY: tf.io.FixedLenFeature([], tf.float32),
+    }
+
+    def parse(record):
+        window = tf.io.parse_single_example(record, feature_spec)
+        return window[F.HISTORY_KEY], window[F.TARGET_KEY]
+
+    files = tfrecord_files(transformed_dir, split)
+    return tf.data.TFRecordDataset(files, compression_type="GZIP").map(
+        parse, num_parallel_calls=tf.data.AUTOTUNE
+    )
+
+
+def forecast_learning(
+    config: TrainConfig, transformed_dir: str, transform_graph_dir: str
+) -> Learning:
+    window = read_window_config(transform_graph_dir)
+    return Learning(
+        build_model=lambda: build_forecaster(
+            config.model_type, window.lookback, config.units, config.dense_units
+        ),
+        loss="mse",
+        metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
+        monitor=MONITOR,
+        higher_is_better=False,
+        train=window_dataset(transformed_dir, "train", window.lookback),
+        evaluation=window_dataset(transformed_dir, "eval", window.lookback),
+        settings={"task": FORECAST, "window_config": dataclasses.asdict(window)},
+    )
