@@ -1,7 +1,8 @@
 """`lstm-pipeline`: compile the DAG, run it locally, or predict with an exported model.
 
-Options of `run` are the stage configs' fields (defaults and help come from there). Arguments
-after `--` go unchanged to every Beam step, e.g. `-- --runner=DataflowRunner --project=P`.
+Options of `run` are the stage configs' fields (defaults and help come from there; `--task
+forecast` changes the few defaults in TASK_DEFAULTS). Arguments after `--` go unchanged to every
+Beam step, e.g. `-- --runner=DataflowRunner --project=P`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 
-from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig
+from components.common.config import (
+    STAGE_CONFIGS,
+    ConfigError,
+    PipelineConfig,
+    TaskConfig,
+    task_defaults,
+)
 from pipeline.deployment import DeploymentOptions
 from pipeline.submit import TOKEN_ENV, SubmitOptions
 
@@ -42,8 +49,13 @@ def _attribute_help(cls) -> dict[str, str]:
     return help_by_name
 
 
-def _add_dataclass_options(parser: argparse.ArgumentParser, cls, title: str) -> None:
-    """One option per plain field of a config dataclass, with its default and docstring help."""
+def _add_dataclass_options(
+    parser: argparse.ArgumentParser, cls, title: str, defaults: object = None
+) -> None:
+    """One option per plain field of a config dataclass, with its default and docstring help.
+
+    The defaults are the fields' own, or those of the instance `defaults` where one is given.
+    """
     group = parser.add_argument_group(title)
     descriptions = _attribute_help(cls)
     for field in _plain_fields(cls):
@@ -52,12 +64,13 @@ def _add_dataclass_options(parser: argparse.ArgumentParser, cls, title: str) -> 
         if field.default is dataclasses.MISSING:
             group.add_argument(option, dest=field.name, required=True, help=description)
             continue
+        default = field.default if defaults is None else getattr(defaults, field.name)
         kind = type(field.default)
         group.add_argument(
             option,
             dest=field.name,
-            default=field.default,
-            help=f"{description} (default: {field.default!r})",
+            default=default,
+            help=f"{description} (default: {default!r})",
             **({"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}),
         )
 
@@ -75,7 +88,10 @@ def config_from_args(args: argparse.Namespace, beam_args: Sequence[str]) -> Pipe
     return PipelineConfig(**stages, beam_args=tuple(beam_args))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    defaults: PipelineConfig = PipelineConfig(),  # noqa: B008 - frozen
+) -> argparse.ArgumentParser:
+    """The command line, its run options defaulting to `defaults` (see `defaults_for`)."""
     parser = argparse.ArgumentParser(
         prog="lstm-pipeline",
         description=__doc__,
@@ -88,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compile", help="write the pipeline as KFP IR YAML", allow_abbrev=False
     )
     compile_parser.add_argument("--output", required=True, help="YAML file to write")
+    _add_dataclass_options(compile_parser, TaskConfig, "task options")
     _add_dataclass_options(compile_parser, DeploymentOptions, "cluster options")
 
     run_parser = commands.add_parser(
@@ -107,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         "unchanged, and resume interrupted training (default: on)",
     )
     for stage, cls in STAGE_CONFIGS.items():
-        _add_dataclass_options(run_parser, cls, f"{stage} options")
+        _add_dataclass_options(run_parser, cls, f"{stage} options", getattr(defaults, stage))
 
     submit_parser = commands.add_parser(
         "submit",
@@ -118,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     _add_dataclass_options(submit_parser, SubmitOptions, "submit options")
+    _add_dataclass_options(submit_parser, TaskConfig, "task options")
     submit_parser.add_argument(
         "--param",
         action="append",
@@ -137,6 +155,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict_parser.add_argument("texts", nargs="*", help="texts to classify (default: stdin lines)")
     return parser
+
+
+def defaults_for(argv: Sequence[str]) -> PipelineConfig:
+    """The defaults of the task that `--task` in `argv` names (sentiment without one).
+
+    An unknown task gets sentiment's defaults here; building TaskConfig from the parsed
+    arguments then reports it like any bad value.
+    """
+    pre_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre_parser.add_argument("--task", default=TaskConfig().task)
+    task = pre_parser.parse_known_args(argv)[0].task
+    try:
+        return task_defaults(task)
+    except ConfigError:
+        return PipelineConfig()
 
 
 def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -172,7 +205,7 @@ def predict(model_dir: str, texts: Iterable[str], out=sys.stdout) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     own_args, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(defaults_for(own_args))
     args = parser.parse_args(own_args)
     if beam_args and args.command != "run":
         parser.error("arguments after `--` (Beam arguments) are only for `run`")
@@ -183,13 +216,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compile":
             from pipeline.compile import compile_pipeline
 
-            compile_pipeline(args.output, _from_args(DeploymentOptions, args))
+            defaults = task_defaults(_from_args(TaskConfig, args).task)
+            compile_pipeline(args.output, _from_args(DeploymentOptions, args), defaults)
             print(f"wrote {args.output}")
         elif args.command == "submit":
             from pipeline.submit import parse_params, submit
 
-            options = _from_args(SubmitOptions, args, params=parse_params(args.param))
-            result = submit(options, _from_args(DeploymentOptions, args))
+            defaults = task_defaults(_from_args(TaskConfig, args).task)
+            params = parse_params(args.param, defaults)
+            options = _from_args(SubmitOptions, args, params=params)
+            result = submit(options, _from_args(DeploymentOptions, args), defaults=defaults)
             print(json.dumps(result))
             if result.get("state", "SUCCEEDED") != "SUCCEEDED":
                 return 1

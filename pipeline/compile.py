@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from kfp import compiler
 
+from components.common.config import PipelineConfig
 from pipeline.dag import create_pipeline
 from pipeline.deployment import DeploymentOptions
 
 
-def compile_pipeline(output_path: str, options: DeploymentOptions = DeploymentOptions()) -> str:  # noqa: B008
-    """Writes the IR YAML of the pipeline, deployed as `options` say, to `output_path`."""
-    compiler.Compiler().compile(create_pipeline(options), package_path=output_path)
+def compile_pipeline(
+    output_path: str,
+    options: DeploymentOptions = DeploymentOptions(),  # noqa: B008 - frozen
+    defaults: PipelineConfig = PipelineConfig(),  # noqa: B008 - frozen
+) -> str:
+    """Writes the IR YAML of the pipeline, deployed as `options` say and its parameters
+    defaulting to `defaults`, to `output_path`."""
+    compiler.Compiler().compile(create_pipeline(options, defaults), package_path=output_path)
     return output_path

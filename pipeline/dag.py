@@ -1,19 +1,14 @@
 """The one pipeline definition: ingest -> transform -> train -> evaluate -> (if blessed) export.
 
 Compiling, submitting and running locally all use `create_pipeline`; they only choose the image,
-the pipeline root and the runner.
+the pipeline root, the runner and the parameters' defaults. The `task` parameter (sentiment or
+forecast) reaches every step, and each step does that task's work: the DAG is the same.
 """
 
 from kfp import dsl, kubernetes
 
 from components.baseline.component import baseline
-from components.common.config import (
-    EvaluateConfig,
-    IngestConfig,
-    PipelineConfig,
-    TrainConfig,
-    TransformConfig,
-)
+from components.common.config import STAGE_CONFIGS, PipelineConfig
 from components.evaluate.component import evaluate
 from components.export.component import export
 from components.ingest.component import ingest
@@ -31,11 +26,6 @@ from pipeline.deployment import (
 
 PIPELINE_NAME = "lstm-sentiment"
 STEP_NAMES = ("ingest", "transform", "train", "evaluate", "export", "baseline")
-
-_INGEST = IngestConfig()
-_TRANSFORM = TransformConfig()
-_TRAIN = TrainConfig()
-_EVALUATE = EvaluateConfig()
 
 
 def _deploy(task, step: str, options: DeploymentOptions):
@@ -61,40 +51,61 @@ def _deploy(task, step: str, options: DeploymentOptions):
         task.set_accelerator_type(options.gpu_type).set_accelerator_limit(options.train_gpus)
 
 
-def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: B008 - frozen
-    """The pipeline function, deployed on a cluster as `options` say."""
+def create_pipeline(
+    options: DeploymentOptions = DeploymentOptions(),  # noqa: B008 - frozen
+    defaults: PipelineConfig = PipelineConfig(),  # noqa: B008 - frozen
+):
+    """The pipeline function, deployed on a cluster as `options` say, its parameters defaulting
+    to `defaults` (e.g. `task_defaults("forecast")`)."""
+    ingest_defaults, series_defaults = defaults.ingest, defaults.series
+    transform_defaults, window_defaults = defaults.transform, defaults.window
+    train_defaults, evaluate_defaults = defaults.train, defaults.evaluate
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
         pipeline_root=options.pipeline_root or None,
-        description="IMDB-style sentiment with an LSTM: ingest, tf.Transform, train, evaluate, "
-        "export a SavedModel over raw text.",
+        description="IMDB-style sentiment or time series forecasting with an LSTM: ingest, "
+        "tf.Transform, train, evaluate, export a SavedModel over raw text or raw values.",
     )
     def lstm_sentiment(
-        source: str = _INGEST.source,
-        data_dir: str = _INGEST.data_dir,
-        text_field: str = _INGEST.text_field,
-        label_field: str = _INGEST.label_field,
-        split_field: str = _INGEST.split_field,
-        eval_fraction: float = _INGEST.eval_fraction,
-        max_examples: int = _INGEST.max_examples,
-        max_text_bytes: int = _INGEST.max_text_bytes,
-        max_quarantine_fraction: float = _INGEST.max_quarantine_fraction,
-        vocab_size: int = _TRANSFORM.vocab_size,
-        max_seq_len: int = _TRANSFORM.max_seq_len,
-        punctuation: str = _TRANSFORM.punctuation,
-        model_type: str = _TRAIN.model_type,
-        epochs: int = _TRAIN.epochs,
-        batch_size: int = _TRAIN.batch_size,
-        embedding_dim: int = _TRAIN.embedding_dim,
-        units: int = _TRAIN.units,
-        dense_units: int = _TRAIN.dense_units,
-        learning_rate: float = _TRAIN.learning_rate,
-        patience: int = _TRAIN.patience,
-        seed: int = _TRAIN.seed,
-        accuracy_threshold: float = _EVALUATE.accuracy_threshold,
-        max_regression: float = _EVALUATE.max_regression,
-        export_dir: str = _EVALUATE.export_dir,
+        source: str = ingest_defaults.source,
+        data_dir: str = ingest_defaults.data_dir,
+        text_field: str = ingest_defaults.text_field,
+        label_field: str = ingest_defaults.label_field,
+        split_field: str = ingest_defaults.split_field,
+        eval_fraction: float = ingest_defaults.eval_fraction,
+        max_examples: int = ingest_defaults.max_examples,
+        max_text_bytes: int = ingest_defaults.max_text_bytes,
+        max_quarantine_fraction: float = ingest_defaults.max_quarantine_fraction,
+        vocab_size: int = transform_defaults.vocab_size,
+        max_seq_len: int = transform_defaults.max_seq_len,
+        punctuation: str = transform_defaults.punctuation,
+        model_type: str = train_defaults.model_type,
+        epochs: int = train_defaults.epochs,
+        batch_size: int = train_defaults.batch_size,
+        embedding_dim: int = train_defaults.embedding_dim,
+        units: int = train_defaults.units,
+        dense_units: int = train_defaults.dense_units,
+        learning_rate: float = train_defaults.learning_rate,
+        patience: int = train_defaults.patience,
+        seed: int = train_defaults.seed,
+        accuracy_threshold: float = evaluate_defaults.accuracy_threshold,
+        max_regression: float = evaluate_defaults.max_regression,
+        export_dir: str = evaluate_defaults.export_dir,
+        task: str = defaults.task.task,
+        date_field: str = series_defaults.date_field,
+        target: str = series_defaults.target,
+        sine_length: int = series_defaults.sine_length,
+        sine_period: float = series_defaults.sine_period,
+        sine_amplitude: float = series_defaults.sine_amplitude,
+        sine_noise: float = series_defaults.sine_noise,
+        sine_seed: int = series_defaults.sine_seed,
+        series_train_fraction: float = series_defaults.series_train_fraction,
+        series_eval_fraction: float = series_defaults.series_eval_fraction,
+        lookback: int = window_defaults.lookback,
+        horizon: int = window_defaults.horizon,
+        scaling: str = window_defaults.scaling,
+        max_rmse_ratio: float = evaluate_defaults.max_rmse_ratio,
         beam_args: list = [],  # noqa: B006 - KFP reads the literal default into the pipeline spec.
         cache_dir: str = "",
     ):
@@ -108,6 +119,16 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
             max_examples=max_examples,
             max_text_bytes=max_text_bytes,
             max_quarantine_fraction=max_quarantine_fraction,
+            task=task,
+            date_field=date_field,
+            target=target,
+            sine_length=sine_length,
+            sine_period=sine_period,
+            sine_amplitude=sine_amplitude,
+            sine_noise=sine_noise,
+            sine_seed=sine_seed,
+            series_train_fraction=series_train_fraction,
+            series_eval_fraction=series_eval_fraction,
             beam_args=beam_args,
             cache_dir=cache_dir,
         ).set_display_name("Ingest reviews")
@@ -115,6 +136,10 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
             vocab_size=vocab_size,
             max_seq_len=max_seq_len,
             punctuation=punctuation,
+            task=task,
+            lookback=lookback,
+            horizon=horizon,
+            scaling=scaling,
             beam_args=beam_args,
             cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
@@ -129,6 +154,7 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
             learning_rate=learning_rate,
             patience=patience,
             seed=seed,
+            task=task,
             cache_dir=cache_dir,
             transformed_examples=transform_task.outputs["transformed_examples"],
             transform_graph=transform_task.outputs["transform_graph"],
@@ -137,6 +163,8 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
             accuracy_threshold=accuracy_threshold,
             max_regression=max_regression,
             export_dir=export_dir,
+            max_rmse_ratio=max_rmse_ratio,
+            task=task,
             cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
             transform_graph=transform_task.outputs["transform_graph"],
@@ -145,12 +173,13 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
             export_task = export(
                 export_dir=export_dir,
+                task=task,
                 cache_dir=cache_dir,
                 transform_graph=transform_task.outputs["transform_graph"],
                 model=train_task.outputs["model"],
             ).set_display_name("Export serving model")
         baseline_task = baseline(
-            seed=seed, cache_dir=cache_dir, examples=ingest_task.outputs["examples"]
+            seed=seed, task=task, cache_dir=cache_dir, examples=ingest_task.outputs["examples"]
         ).set_display_name("Train n-gram baseline")
         tasks = (
             ingest_task,
@@ -169,8 +198,8 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
 def pipeline_arguments(config: PipelineConfig, cache_dir: str = "") -> dict:
     """The pipeline parameters that run `config`; `cache_dir` lets steps reuse earlier outputs."""
     arguments = {}
-    for stage in (config.ingest, config.transform, config.train, config.evaluate):
-        arguments.update(vars(stage))
+    for stage in STAGE_CONFIGS:
+        arguments.update(vars(getattr(config, stage)))
     arguments["beam_args"] = list(config.beam_args)
     arguments["cache_dir"] = cache_dir
     return arguments

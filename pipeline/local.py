@@ -17,7 +17,7 @@ import tensorflow as tf
 from kfp import local
 
 from components.baseline.baseline import BASELINE_FILE
-from components.common.config import ConfigError, PipelineConfig
+from components.common.config import FORECAST, ConfigError, PipelineConfig
 from components.common.io import read_json, write_json
 from components.evaluate.evaluate import EVALUATION_FILE
 from components.ingest.ingest import COUNTS_FILE
@@ -82,7 +82,13 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         evaluation = read_json(
             os.path.join(outputs["evaluate"]["evaluation"]["path"], EVALUATION_FILE)
         )
-        summary["metrics"] = {"test": evaluation["metrics"], "slices": evaluation["slices"]}
+        summary["metrics"] = {"test": evaluation["metrics"]}
+        if "slices" in evaluation:
+            summary["metrics"]["slices"] = evaluation["slices"]
+        if "plot" in evaluation:
+            summary["plot"] = os.path.join(
+                outputs["evaluate"]["evaluation"]["path"], evaluation["plot"]
+            )
         summary["blessed"] = evaluation["blessed"]
         summary["blessing_reason"] = evaluation["blessing_reason"]
         summary["served_model"] = evaluation["served_model"]
@@ -109,10 +115,14 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
                 f"--source={config.ingest.source!r} is not allowed: no tensorflow-datasets "
                 f"dataset named {source.location!r}"
             )
-    elif not tf.io.gfile.exists(source.location):
+    elif source.kind != "sine" and not tf.io.gfile.exists(source.location):
         raise ConfigError(
             f"--source={config.ingest.source!r} is not allowed: {source.location} does not exist"
         )
+    if source.kind == "csv" and config.task.task == FORECAST:
+        from components.ingest.timeseries import check_csv_columns
+
+        check_csv_columns(source.location, config.ingest.source, config.series)
     try:
         os.makedirs(output_dir, exist_ok=True)
         with tempfile.TemporaryFile(dir=output_dir):

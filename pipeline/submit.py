@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from components.common.config import STAGE_CONFIGS, ConfigError
+from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig
 from pipeline.compile import compile_pipeline
 from pipeline.dag import PIPELINE_NAME
 from pipeline.deployment import DeploymentOptions
@@ -68,8 +68,9 @@ class SubmitOptions:
             raise ConfigError(f"--token-file={self.token_file!r} is not allowed: no such file")
 
 
-def parse_params(pairs: list[str]) -> dict:
-    """`key=value` pairs to pipeline arguments, typed and checked like the run's options."""
+def parse_params(pairs: list[str], defaults: PipelineConfig = PipelineConfig()) -> dict:  # noqa: B008
+    """`key=value` pairs to pipeline arguments, typed and checked like the run's options, on top
+    of the compiled pipeline's `defaults`."""
     fields = {
         f.name: (stage, f) for stage, cls in STAGE_CONFIGS.items() for f in dataclasses.fields(cls)
     }
@@ -90,9 +91,15 @@ def parse_params(pairs: list[str]) -> dict:
             raise ConfigError(
                 f"--param={pair!r} is not allowed: {key} is a {kind.__name__}"
             ) from error
-    # Build the stage configs so the same checks as `run` reject bad values before submitting.
-    for stage, cls in STAGE_CONFIGS.items():
-        cls(**{k: v for k, v in params.items() if k in fields and fields[k][0] == stage})
+    # Build the configs so the same checks as `run` reject bad values before submitting.
+    stages = {
+        stage: dataclasses.replace(
+            getattr(defaults, stage),
+            **{k: v for k, v in params.items() if k in fields and fields[k][0] == stage},
+        )
+        for stage in STAGE_CONFIGS
+    }
+    dataclasses.replace(defaults, **stages)
     return params
 
 
@@ -166,12 +173,18 @@ def wait_for_run(client, run_id: str, timeout_seconds: float, poll_seconds: floa
     raise TimeoutError(f"run {run_id} still {state} after {timeout_seconds} s")
 
 
-def submit(options: SubmitOptions, deployment: DeploymentOptions, client=None) -> dict:
-    """Uploads the pipeline, starts a run (or a schedule) and returns what was created."""
+def submit(
+    options: SubmitOptions,
+    deployment: DeploymentOptions,
+    client=None,
+    defaults: PipelineConfig = PipelineConfig(),  # noqa: B008 - frozen
+) -> dict:
+    """Uploads the pipeline, its parameters defaulting to `defaults`, starts a run (or a
+    schedule) and returns what was created."""
     client = client or make_client(options)
     run_name = options.run_name or f"{options.pipeline_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with tempfile.TemporaryDirectory() as scratch:
-        package = compile_pipeline(f"{scratch}/pipeline.yaml", deployment)
+        package = compile_pipeline(f"{scratch}/pipeline.yaml", deployment, defaults)
         pipeline_id, version_id = upload(client, package, options.pipeline_name)
     experiment = client.create_experiment(options.experiment, namespace=options.namespace or None)
     common = {

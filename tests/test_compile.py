@@ -2,7 +2,7 @@ import dataclasses
 
 import yaml
 
-from components.common.config import STAGE_CONFIGS, PipelineConfig
+from components.common.config import STAGE_CONFIGS, PipelineConfig, task_defaults
 from pipeline.cli import main
 from pipeline.dag import PIPELINE_NAME, pipeline_arguments
 
@@ -111,3 +111,33 @@ def test_steps_run_as_the_images_non_root_user_and_ingest_can_mount_the_tfds_cac
     ingest_env = spec["deploymentSpec"]["executors"]["exec-ingest"]["container"]["env"]
     assert {"name": "TFDS_DATA_DIR", "value": "/data/tfds"} in ingest_env
     assert "pvcMount" not in executors["exec-train"]
+
+
+def test_forecast_is_the_same_dag_with_the_forecast_defaults(tmp_path):
+    sentiment, forecast = compiled(tmp_path), compiled(tmp_path, "--task", "forecast")
+
+    def edges(spec: dict) -> dict:
+        return {
+            name: task.get("dependentTasks") for name, task in spec["root"]["dag"]["tasks"].items()
+        }
+
+    assert edges(forecast) == edges(sentiment)
+    assert forecast["deploymentSpec"] == sentiment["deploymentSpec"]
+    parameters = forecast["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == set(pipeline_arguments(task_defaults("forecast")))
+    for stage in STAGE_CONFIGS:
+        for name, value in vars(getattr(task_defaults("forecast"), stage)).items():
+            assert parameters[name]["defaultValue"] == value, name
+    assert parameters["task"]["defaultValue"] == "forecast"
+    assert parameters["source"]["defaultValue"] == "sine:"
+    # Every step is told the task, export inside the blessing condition too.
+    for name, task in step_tasks(forecast).items():
+        parameter = task["inputs"]["parameters"]["task"]["componentInputParameter"]
+        assert parameter.endswith("task"), name
+
+
+def test_unknown_task_exits_2(tmp_path, capsys):
+    assert main(["compile", "--output", str(tmp_path / "p.yaml"), "--task", "weather"]) == 2
+    assert "--task='weather' is not allowed: one of ('sentiment', 'forecast')" in (
+        capsys.readouterr().err
+    )

@@ -102,10 +102,27 @@ def test_schedule_creates_a_recurring_run(server, capsys, tmp_path):
     assert TOKEN not in output
 
 
+def test_forecast_submits_the_pipeline_with_forecast_defaults(server, capsys):
+    status, _, _ = submit(server, capsys, "--task", "forecast", "--param", "lookback=60")
+    assert status == 0
+    (run,) = server.state.runs.values()
+    assert run["runtime_config"]["parameters"] == {"lookback": 60}
+    (upload,) = [r for r in server.state.requests if r.path == f"{API}/pipelines/upload"]
+    package = upload.body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
+    parameters = next(yaml.safe_load_all(package))["root"]["inputDefinitions"]["parameters"]
+    assert parameters["task"]["defaultValue"] == "forecast"
+    assert parameters["source"]["defaultValue"] == "sine:"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--param", "epochs=0"], "--epochs=0 is not allowed"),
+        (["--task", "forecast", "--param", "lookback=0"], "--lookback=0 is not allowed"),
+        (
+            ["--task", "forecast", "--param", "source=tfds:imdb_reviews"],
+            "with --task forecast, KIND[:LOCATION] with KIND in ('sine', 'csv')",
+        ),
         (["--param", "colour=red"], "--param='colour=red' is not allowed"),
         (["--param", "epochs=many"], "epochs is a int"),
         (["--schedule", "0 0 3 * * *", "--wait"], "--wait is not allowed with --schedule"),

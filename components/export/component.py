@@ -9,30 +9,33 @@ from components.common.images import DEFAULT_IMAGE
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def export(
     export_dir: str,
+    task: str,
     cache_dir: str,
     transform_graph: Input[Artifact],
     model: Input[Model],
     serving_model: Output[Model],
 ):
-    """Writes the raw-text SavedModel in TF Serving's layout (`<dir>/<version>/`), and pushes
-    it to `export_dir` when one is given."""
+    """Writes the raw-text (or raw-values) SavedModel in TF Serving's layout
+    (`<dir>/<version>/`), and pushes it to `export_dir` when one is given."""
     import time
 
     start = time.monotonic()
     from components.common import logs
+    from components.common.config import TaskConfig
     from components.common.step_cache import run_cached, step_key
     from components.export.export import newest_version, resolve_version_dir, run_export
 
     logs.configure()
+    task = TaskConfig(task).task
     inputs = [transform_graph.path, model.path]
     # Reused only while the destination still holds what an identical export pushed there.
     destination = newest_version(export_dir)
     reused = run_cached(
         "export",
-        step_key("export", {"export_dir": export_dir, "served": destination}, inputs),
+        step_key("export", {"export_dir": export_dir, "served": destination, "task": task}, inputs),
         {"serving_model": serving_model.path},
         cache_dir,
-        lambda: run_export(*inputs, serving_model.path, export_dir),
+        lambda: run_export(*inputs, serving_model.path, export_dir, task),
     )
     serving_model.metadata.update(
         version_path=resolve_version_dir(serving_model.path),

@@ -17,19 +17,20 @@ def train(
     learning_rate: float,
     patience: int,
     seed: int,
+    task: str,
     cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
     model: Output[Model],
 ):
-    """Trains the recurrent classifier, early-stopped on the eval split."""
+    """Trains the recurrent classifier (or forecaster), early-stopped on the eval split."""
     import time
 
     start = time.monotonic()
     from dataclasses import asdict
 
     from components.common import logs
-    from components.common.config import TrainConfig
+    from components.common.config import TaskConfig, TrainConfig
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
     from components.train.train import MODEL_INFO_FILE, run_train
@@ -46,8 +47,9 @@ def train(
         patience=patience,
         seed=seed,
     )
+    task = TaskConfig(task).task
     inputs = [transformed_examples.path, transform_graph.path]
-    key = step_key("train", asdict(config), inputs)
+    key = step_key("train", {**asdict(config), "task": task}, inputs)
     # Where an interrupted training of the very same inputs left its state, to resume it.
     checkpoint_dir = f"{cache_dir}/train-{key}.checkpoint" if cache_dir else ""
     reused = run_cached(
@@ -55,7 +57,7 @@ def train(
         key,
         {"model": model.path},
         cache_dir,
-        lambda: run_train(config, *inputs, model.path, checkpoint_dir),
+        lambda: run_train(config, *inputs, model.path, checkpoint_dir, task),
     )
     info = read_json(f"{model.path}/{MODEL_INFO_FILE}")
     model.metadata.update(
