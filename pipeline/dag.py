@@ -1,4 +1,7 @@
-"""The one pipeline definition: ingest -> transform -> train -> evaluate -> (if blessed) export.
+"""The one pipeline definition.
+
+ingest -> transform -> train (one task per model type, in parallel) -> compare (champion by
+eval accuracy) -> evaluate -> (if blessed) export; the n-gram baseline beside; report last.
 
 Compiling, submitting and running locally all use `create_pipeline`; they only choose the image,
 the pipeline root and the runner.
@@ -14,9 +17,11 @@ from components.common.config import (
     TrainConfig,
     TransformConfig,
 )
+from components.compare.component import compare
 from components.evaluate.component import evaluate
 from components.export.component import export
 from components.ingest.component import ingest
+from components.report.component import report
 from components.train.component import train
 from components.transform.component import transform
 from pipeline.deployment import (
@@ -30,7 +35,16 @@ from pipeline.deployment import (
 )
 
 PIPELINE_NAME = "lstm-sentiment"
-STEP_NAMES = ("ingest", "transform", "train", "evaluate", "export", "baseline")
+STEP_NAMES = (
+    "ingest",
+    "transform",
+    "train",
+    "compare",
+    "evaluate",
+    "export",
+    "baseline",
+    "report",
+)
 
 _INGEST = IngestConfig()
 _TRANSFORM = TransformConfig()
@@ -83,7 +97,7 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
         vocab_size: int = _TRANSFORM.vocab_size,
         max_seq_len: int = _TRANSFORM.max_seq_len,
         punctuation: str = _TRANSFORM.punctuation,
-        model_type: str = _TRAIN.model_type,
+        model_types: list = list(_TRAIN.model_types),  # noqa: B006 - as beam_args
         epochs: int = _TRAIN.epochs,
         batch_size: int = _TRAIN.batch_size,
         embedding_dim: int = _TRAIN.embedding_dim,
@@ -119,20 +133,24 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
             cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
         ).set_display_name("Vectorize with tf.Transform")
-        train_task = train(
-            model_type=model_type,
-            epochs=epochs,
-            batch_size=batch_size,
-            embedding_dim=embedding_dim,
-            units=units,
-            dense_units=dense_units,
-            learning_rate=learning_rate,
-            patience=patience,
-            seed=seed,
-            cache_dir=cache_dir,
-            transformed_examples=transform_task.outputs["transformed_examples"],
-            transform_graph=transform_task.outputs["transform_graph"],
-        ).set_display_name("Train model")
+        with dsl.ParallelFor(items=model_types, name="models") as model_type:
+            train_task = train(
+                model_type=model_type,
+                epochs=epochs,
+                batch_size=batch_size,
+                embedding_dim=embedding_dim,
+                units=units,
+                dense_units=dense_units,
+                learning_rate=learning_rate,
+                patience=patience,
+                seed=seed,
+                cache_dir=cache_dir,
+                transformed_examples=transform_task.outputs["transformed_examples"],
+                transform_graph=transform_task.outputs["transform_graph"],
+            ).set_display_name("Train model")
+        compare_task = compare(
+            cache_dir=cache_dir, models=dsl.Collected(train_task.outputs["model"])
+        ).set_display_name("Pick the champion")
         evaluate_task = evaluate(
             accuracy_threshold=accuracy_threshold,
             max_regression=max_regression,
@@ -140,25 +158,35 @@ def create_pipeline(options: DeploymentOptions = DeploymentOptions()):  # noqa: 
             cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
             transform_graph=transform_task.outputs["transform_graph"],
-            model=train_task.outputs["model"],
+            model=compare_task.outputs["champion"],
         ).set_display_name("Evaluate on test reviews")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
             export_task = export(
                 export_dir=export_dir,
                 cache_dir=cache_dir,
                 transform_graph=transform_task.outputs["transform_graph"],
-                model=train_task.outputs["model"],
+                model=compare_task.outputs["champion"],
             ).set_display_name("Export serving model")
         baseline_task = baseline(
             seed=seed, cache_dir=cache_dir, examples=ingest_task.outputs["examples"]
         ).set_display_name("Train n-gram baseline")
+        report_task = report(
+            cache_dir=cache_dir,
+            transformed_examples=transform_task.outputs["transformed_examples"],
+            model=compare_task.outputs["champion"],
+            evaluation=evaluate_task.outputs["evaluation"],
+            baseline_result=baseline_task.outputs["baseline_result"],
+            leaderboard=compare_task.outputs["leaderboard"],
+        ).set_display_name("Write the report")
         tasks = (
             ingest_task,
             transform_task,
             train_task,
+            compare_task,
             evaluate_task,
             export_task,
             baseline_task,
+            report_task,
         )
         for step, task in zip(STEP_NAMES, tasks, strict=True):
             _deploy(task, step, options)
@@ -171,6 +199,8 @@ def pipeline_arguments(config: PipelineConfig, cache_dir: str = "") -> dict:
     arguments = {}
     for stage in (config.ingest, config.transform, config.train, config.evaluate):
         arguments.update(vars(stage))
+    del arguments["model_type"]  # The DAG takes the expanded list, one train task per type.
+    arguments["model_types"] = list(config.train.model_types)
     arguments["beam_args"] = list(config.beam_args)
     arguments["cache_dir"] = cache_dir
     return arguments

@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from components.common.config import STAGE_CONFIGS, ConfigError
+from components.common.config import STAGE_CONFIGS, ConfigError, TrainConfig
 from pipeline.compile import compile_pipeline
 from pipeline.dag import PIPELINE_NAME
 from pipeline.deployment import DeploymentOptions
@@ -93,6 +93,8 @@ def parse_params(pairs: list[str]) -> dict:
     # Build the stage configs so the same checks as `run` reject bad values before submitting.
     for stage, cls in STAGE_CONFIGS.items():
         cls(**{k: v for k, v in params.items() if k in fields and fields[k][0] == stage})
+    if "model_type" in params:
+        params["model_types"] = list(TrainConfig(model_type=params.pop("model_type")).model_types)
     return params
 
 

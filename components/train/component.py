@@ -21,8 +21,12 @@ def train(
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
     model: Output[Model],
+    tensorboard_logs: Output[Artifact],
 ):
-    """Trains the recurrent classifier, early-stopped on the eval split."""
+    """Trains the recurrent classifier, early-stopped on the eval split.
+
+    `tensorboard_logs` holds the per-epoch train and eval curves for `tensorboard --logdir`.
+    """
     import time
 
     start = time.monotonic()
@@ -32,7 +36,7 @@ def train(
     from components.common.config import TrainConfig
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
-    from components.train.train import MODEL_INFO_FILE, run_train
+    from components.train.train import MODEL_INFO_FILE, run_train, write_tensorboard_logs
 
     logs.configure()
     config = TrainConfig(
@@ -57,11 +61,13 @@ def train(
         cache_dir,
         lambda: run_train(config, *inputs, model.path, checkpoint_dir),
     )
+    write_tensorboard_logs(model.path, tensorboard_logs.path)
     info = read_json(f"{model.path}/{MODEL_INFO_FILE}")
     model.metadata.update(
         model_type=info["type"],
         total_params=info["total_params"],
         best_epoch=info["best_epoch"],
+        eval_accuracy=info["eval_accuracy"],
         reused=reused,
         **logs.step_stats(start),
     )
