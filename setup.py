@@ -13,7 +13,8 @@ INSTALL_REQUIRES = [
     "kfp-kubernetes==2.17.3",
     "tensorflow-datasets==4.9.10",
     "importlib_resources==7.1.0",  # tensorflow-datasets imports it without declaring it.
-    "matplotlib==3.11.2",  # The forecast plot.
+    "matplotlib==3.11.2",  # The report's plots and the forecast plot.
+    "tensorboard==2.21.0",  # Writes and shows the training logs; tensorflow no longer brings it.
 ]
 
 setup(

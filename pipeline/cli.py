@@ -233,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pipeline.local import run_local
 
             summary = run_local(config_from_args(args, beam_args), args.output_dir, args.reuse)
-            print(json.dumps({k: summary[k] for k in ("status", "blessed", "serving_model")}))
+            shown = ("status", "blessed", "serving_model", "report")
+            print(json.dumps({k: summary.get(k) for k in shown}))
         else:
             texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
             predict(args.model_dir, texts)

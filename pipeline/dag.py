@@ -1,4 +1,8 @@
-"""The one pipeline definition: ingest -> transform -> train -> evaluate -> (if blessed) export.
+"""The one pipeline definition.
+
+ingest -> transform -> train (one task per model type, in parallel) -> compare (champion by
+eval accuracy, or eval loss for a forecast) -> evaluate -> (if blessed) export; the n-gram
+baseline beside; report last.
 
 Compiling, submitting and running locally all use `create_pipeline`; they only choose the image,
 the pipeline root, the runner and the parameters' defaults. The `task` parameter (sentiment or
@@ -9,9 +13,11 @@ from kfp import dsl, kubernetes
 
 from components.baseline.component import baseline
 from components.common.config import STAGE_CONFIGS, PipelineConfig
+from components.compare.component import compare
 from components.evaluate.component import evaluate
 from components.export.component import export
 from components.ingest.component import ingest
+from components.report.component import report
 from components.train.component import train
 from components.transform.component import transform
 from pipeline.deployment import (
@@ -25,7 +31,16 @@ from pipeline.deployment import (
 )
 
 PIPELINE_NAME = "lstm-sentiment"
-STEP_NAMES = ("ingest", "transform", "train", "evaluate", "export", "baseline")
+STEP_NAMES = (
+    "ingest",
+    "transform",
+    "train",
+    "compare",
+    "evaluate",
+    "export",
+    "baseline",
+    "report",
+)
 
 
 def _deploy(task, step: str, options: DeploymentOptions):
@@ -80,7 +95,7 @@ def create_pipeline(
         vocab_size: int = transform_defaults.vocab_size,
         max_seq_len: int = transform_defaults.max_seq_len,
         punctuation: str = transform_defaults.punctuation,
-        model_type: str = train_defaults.model_type,
+        model_types: list = list(train_defaults.model_types),  # noqa: B006 - as beam_args
         epochs: int = train_defaults.epochs,
         batch_size: int = train_defaults.batch_size,
         embedding_dim: int = train_defaults.embedding_dim,
@@ -144,21 +159,25 @@ def create_pipeline(
             cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
         ).set_display_name("Vectorize with tf.Transform")
-        train_task = train(
-            model_type=model_type,
-            epochs=epochs,
-            batch_size=batch_size,
-            embedding_dim=embedding_dim,
-            units=units,
-            dense_units=dense_units,
-            learning_rate=learning_rate,
-            patience=patience,
-            seed=seed,
-            task=task,
-            cache_dir=cache_dir,
-            transformed_examples=transform_task.outputs["transformed_examples"],
-            transform_graph=transform_task.outputs["transform_graph"],
-        ).set_display_name("Train model")
+        with dsl.ParallelFor(items=model_types, name="models") as model_type:
+            train_task = train(
+                model_type=model_type,
+                epochs=epochs,
+                batch_size=batch_size,
+                embedding_dim=embedding_dim,
+                units=units,
+                dense_units=dense_units,
+                learning_rate=learning_rate,
+                patience=patience,
+                seed=seed,
+                task=task,
+                cache_dir=cache_dir,
+                transformed_examples=transform_task.outputs["transformed_examples"],
+                transform_graph=transform_task.outputs["transform_graph"],
+            ).set_display_name("Train model")
+        compare_task = compare(
+            task=task, cache_dir=cache_dir, models=dsl.Collected(train_task.outputs["model"])
+        ).set_display_name("Pick the champion")
         evaluate_task = evaluate(
             accuracy_threshold=accuracy_threshold,
             max_regression=max_regression,
@@ -168,7 +187,7 @@ def create_pipeline(
             cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
             transform_graph=transform_task.outputs["transform_graph"],
-            model=train_task.outputs["model"],
+            model=compare_task.outputs["champion"],
         ).set_display_name("Evaluate on test reviews")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
             export_task = export(
@@ -176,21 +195,32 @@ def create_pipeline(
                 task=task,
                 cache_dir=cache_dir,
                 transform_graph=transform_task.outputs["transform_graph"],
-                model=train_task.outputs["model"],
+                model=compare_task.outputs["champion"],
             ).set_display_name("Export serving model")
         baseline_task = baseline(
             seed=seed, task=task, cache_dir=cache_dir, examples=ingest_task.outputs["examples"]
         ).set_display_name("Train n-gram baseline")
+        report_task = report(
+            task=task,
+            cache_dir=cache_dir,
+            transformed_examples=transform_task.outputs["transformed_examples"],
+            model=compare_task.outputs["champion"],
+            evaluation=evaluate_task.outputs["evaluation"],
+            baseline_result=baseline_task.outputs["baseline_result"],
+            leaderboard=compare_task.outputs["leaderboard"],
+        ).set_display_name("Write the report")
         tasks = (
             ingest_task,
             transform_task,
             train_task,
+            compare_task,
             evaluate_task,
             export_task,
             baseline_task,
+            report_task,
         )
-        for step, task in zip(STEP_NAMES, tasks, strict=True):
-            _deploy(task, step, options)
+        for step, step_task in zip(STEP_NAMES, tasks, strict=True):
+            _deploy(step_task, step, options)
 
     return lstm_sentiment
 
@@ -200,6 +230,8 @@ def pipeline_arguments(config: PipelineConfig, cache_dir: str = "") -> dict:
     arguments = {}
     for stage in STAGE_CONFIGS:
         arguments.update(vars(getattr(config, stage)))
+    del arguments["model_type"]  # The DAG takes the expanded list, one train task per type.
+    arguments["model_types"] = list(config.train.model_types)
     arguments["beam_args"] = list(config.beam_args)
     arguments["cache_dir"] = cache_dir
     return arguments

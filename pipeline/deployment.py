@@ -29,9 +29,11 @@ STEP_RESOURCES = {
     "ingest": StepResources("1", "2", "2G", "4G", retries=3),
     "transform": StepResources("2", "4", "4G", "8G", retries=2),
     "train": StepResources("4", "8", "8G", "16G", retries=1),
+    "compare": StepResources("0.5", "1", "1G", "2G", retries=3),
     "evaluate": StepResources("2", "4", "4G", "8G", retries=2),
     "export": StepResources("1", "2", "2G", "4G", retries=3),
     "baseline": StepResources("2", "4", "4G", "8G", retries=2),
+    "report": StepResources("1", "2", "2G", "4G", retries=3),
 }
 # The image's non-root user (components/Dockerfile); steps run as it, with no capabilities.
 RUN_AS_USER = 10001

@@ -6,9 +6,11 @@ DAG order, honouring dsl.If; Beam steps use the local runner unless beam_args na
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -19,6 +21,7 @@ from kfp import local
 from components.baseline.baseline import BASELINE_FILE
 from components.common.config import FORECAST, ConfigError, PipelineConfig
 from components.common.io import read_json, write_json
+from components.compare.compare import LEADERBOARD_FILE
 from components.evaluate.evaluate import EVALUATION_FILE
 from components.ingest.ingest import COUNTS_FILE
 from components.train.train import MODEL_INFO_FILE
@@ -28,42 +31,60 @@ from pipeline.deployment import DeploymentOptions
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "run_summary.json"
+REPORT_FILE = "report.html"
 ARTIFACTS_DIR = "artifacts"
 CACHE_DIR = "cache"
 # kfp.local writes each task's results, artifact metadata included, to this file in its folder.
 EXECUTOR_OUTPUT_FILE = "executor_output.json"
 
 
-def _task_outputs(run_dir: str, step: str) -> dict:
-    """Output artifact name -> {'path', 'metadata'} of one finished step; {} if it did not run."""
-    path = os.path.join(run_dir, step, EXECUTOR_OUTPUT_FILE)
+def _task_outputs(task_dir: str) -> dict:
+    """Output artifact name -> {'path', 'metadata'} of one finished task; {} if it did not run."""
+    path = os.path.join(task_dir, EXECUTOR_OUTPUT_FILE)
     if not os.path.exists(path):
         return {}
     outputs = {}
     for name, artifact_list in read_json(path).get("artifacts", {}).items():
         artifact = artifact_list["artifacts"][0]
         outputs[name] = {
-            "path": os.path.join(run_dir, step, name),
+            "path": os.path.join(task_dir, name),
             "metadata": artifact.get("metadata", {}),
         }
     return outputs
 
 
+def _step_task_dirs(run_dir: str, step: str) -> list[str]:
+    """The folders of a step's tasks: one, or one per iteration of a ParallelFor."""
+    return [os.path.join(run_dir, step)] + sorted(
+        glob.glob(os.path.join(run_dir, "for-loop-*", step))
+    )
+
+
+def _step_status(tasks: list[dict]) -> dict:
+    metadata = [
+        artifact["metadata"]
+        for task in tasks
+        for artifact in task.values()
+        if "seconds" in artifact["metadata"]
+    ]
+    if not metadata:
+        return {"status": "not run", "seconds": 0.0}
+    return {
+        "status": "reused" if all(m.get("reused") for m in metadata) else "succeeded",
+        "seconds": round(sum(m["seconds"] for m in metadata), 1),
+        "peak_rss_mb": max(m.get("peak_rss_mb", 0) for m in metadata),
+        **({"tasks": len(metadata)} if len(metadata) > 1 else {}),
+    }
+
+
 def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: float) -> dict:
     """The run summary from the artifacts the steps left in `run_dir`."""
-    outputs = {step: _task_outputs(run_dir, step) for step in STEP_NAMES}
-    steps = {}
-    for step, artifacts in outputs.items():
-        timed = [a["metadata"]["seconds"] for a in artifacts.values() if "seconds" in a["metadata"]]
-        reused = any(a["metadata"].get("reused") for a in artifacts.values())
-        if timed:
-            steps[step] = {
-                "status": "reused" if reused else "succeeded",
-                "seconds": round(timed[0], 1),
-                "peak_rss_mb": max(a["metadata"].get("peak_rss_mb", 0) for a in artifacts.values()),
-            }
-        else:
-            steps[step] = {"status": "not run", "seconds": 0.0}
+    tasks = {
+        step: [outputs for d in _step_task_dirs(run_dir, step) if (outputs := _task_outputs(d))]
+        for step in STEP_NAMES
+    }
+    steps = {step: _step_status(step_tasks) for step, step_tasks in tasks.items()}
+    outputs = {step: step_tasks[0] if step_tasks else {} for step, step_tasks in tasks.items()}
     summary = {
         "status": status,
         "seconds": round(seconds, 1),
@@ -75,9 +96,13 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         counts = read_json(os.path.join(outputs["ingest"]["examples"]["path"], COUNTS_FILE))
         summary["counts"] = counts["written"]
         summary["ingest"] = counts
-    if outputs["train"]:
-        info = read_json(os.path.join(outputs["train"]["model"]["path"], MODEL_INFO_FILE))
-        summary["model"] = info
+    if outputs["compare"]:
+        summary["model"] = read_json(
+            os.path.join(outputs["compare"]["champion"]["path"], MODEL_INFO_FILE)
+        )
+        summary["leaderboard"] = read_json(
+            os.path.join(outputs["compare"]["leaderboard"]["path"], LEADERBOARD_FILE)
+        )
     if outputs["evaluate"]:
         evaluation = read_json(
             os.path.join(outputs["evaluate"]["evaluation"]["path"], EVALUATION_FILE)
@@ -96,6 +121,8 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         summary["baseline"] = read_json(
             os.path.join(outputs["baseline"]["baseline_result"]["path"], BASELINE_FILE)
         )
+    if outputs["report"]:
+        summary["report"] = outputs["report"]["report_page"]["path"]
     summary["serving_model"] = (
         outputs["export"]["serving_model"]["metadata"]["version_path"]
         if outputs["export"]
@@ -168,6 +195,9 @@ def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> di
     )
     if failure is not None:
         summary["error"] = str(failure)
+    if "report" in summary:
+        # The newest run's report sits beside its summary; each run's own stays in its folder.
+        shutil.copyfile(summary["report"], os.path.join(output_dir, REPORT_FILE))
     write_json(os.path.join(output_dir, SUMMARY_FILE), summary)
     logger.info("run summary written to %s", os.path.join(output_dir, SUMMARY_FILE))
     if failure is not None:

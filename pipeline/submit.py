@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig
+from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig, TrainConfig
 from pipeline.compile import compile_pipeline
 from pipeline.dag import PIPELINE_NAME
 from pipeline.deployment import DeploymentOptions
@@ -100,6 +100,8 @@ def parse_params(pairs: list[str], defaults: PipelineConfig = PipelineConfig()) 
         for stage in STAGE_CONFIGS
     }
     dataclasses.replace(defaults, **stages)
+    if "model_type" in params:
+        params["model_types"] = list(TrainConfig(model_type=params.pop("model_type")).model_types)
     return params
 
 

@@ -4,7 +4,7 @@ import yaml
 
 from components.common.config import STAGE_CONFIGS, PipelineConfig, task_defaults
 from pipeline.cli import main
-from pipeline.dag import PIPELINE_NAME, pipeline_arguments
+from pipeline.dag import PIPELINE_NAME, STEP_NAMES, pipeline_arguments
 
 
 def compiled(tmp_path, *args) -> dict:
@@ -25,13 +25,19 @@ def test_dag_edges_follow_the_data(tmp_path):
     assert dependencies == {
         "ingest": set(),
         "transform": {"ingest"},
-        "train": {"transform"},
-        "evaluate": {"ingest", "transform", "train"},
-        "condition-1": {"evaluate", "transform", "train"},
+        "for-loop-1": {"transform"},
+        "compare": {"for-loop-1"},
+        "evaluate": {"ingest", "transform", "compare"},
+        "condition-2": {"evaluate", "transform", "compare"},
         "baseline": {"ingest"},
+        "report": {"transform", "compare", "evaluate", "baseline"},
     }
+    # One train task per model type, in parallel; compare gathers their models.
+    loop = tasks["for-loop-1"]
+    assert loop["parameterIterator"]["items"] == {"inputParameter": "pipelinechannel--model_types"}
+    assert list(spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]) == ["train"]
     # Export runs inside the condition, only when evaluate returned True.
-    condition = tasks["condition-1"]
+    condition = tasks["condition-2"]
     assert "evaluate" in condition["triggerPolicy"]["condition"]
     assert "== true" in condition["triggerPolicy"]["condition"]
     inner = spec["components"][condition["componentRef"]["name"]]["dag"]["tasks"]
@@ -45,14 +51,17 @@ def test_every_option_is_a_parameter_with_the_config_default(tmp_path):
     assert set(parameters) == set(pipeline_arguments(PipelineConfig()))
     for cls in STAGE_CONFIGS.values():
         for field in dataclasses.fields(cls):
-            assert parameters[field.name]["defaultValue"] == field.default, field.name
+            if field.name != "model_type":
+                assert parameters[field.name]["defaultValue"] == field.default, field.name
+    # The DAG takes the model types as the list its ParallelFor runs over.
+    assert parameters["model_types"]["defaultValue"] == ["lstm"]
     assert parameters["beam_args"]["parameterType"] == "LIST"
 
 
 def test_image_and_resources_are_set_on_every_step(tmp_path):
     spec = compiled(tmp_path, "--image", "registry.example/lstm:1")
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 6
+    assert len(executors) == 8
     assert {e["container"]["image"] for e in executors.values()} == {"registry.example/lstm:1"}
     for executor in executors.values():
         # Steps import the installed project; nothing is pip-installed when a step starts.
@@ -72,7 +81,7 @@ def test_gpu_caching_and_retries(tmp_path):
     assert train["accelerator"]["resourceType"] == "NVIDIA_L4"
     assert train["accelerator"]["resourceCount"] == "2"
     tasks = step_tasks(spec)
-    assert set(tasks) == {"ingest", "transform", "train", "evaluate", "export", "baseline"}
+    assert set(tasks) == set(STEP_NAMES)
     assert all(task["cachingOptions"] == {} for task in tasks.values())  # {} means off.
     assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 3
     assert tasks["ingest"]["retryPolicy"]["backoffFactor"] == 2.0
@@ -81,13 +90,13 @@ def test_gpu_caching_and_retries(tmp_path):
 
 
 def step_tasks(spec: dict) -> dict:
-    """Every step's task spec, the ones inside the dsl.If condition too."""
+    """Every step's task spec, the ones inside the dsl.If condition and ParallelFor too."""
     dags = [spec["root"]["dag"]] + [c["dag"] for c in spec["components"].values() if "dag" in c]
     return {
         name: task
         for dag in dags
         for name, task in dag["tasks"].items()
-        if not name.startswith("condition-")
+        if not name.startswith(("condition-", "for-loop-"))
     }
 
 
@@ -99,7 +108,7 @@ def test_bad_cluster_option_exits_2(tmp_path, capsys):
 def test_steps_run_as_the_images_non_root_user_and_ingest_can_mount_the_tfds_cache(tmp_path):
     spec = compiled(tmp_path, "--tfds-cache-pvc", "tfds-cache")
     executors = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert len(executors) == 6
+    assert len(executors) == 8
     for executor in executors.values():
         assert executor["securityContext"] == {
             "runAsUser": "10001",
@@ -124,10 +133,10 @@ def test_forecast_is_the_same_dag_with_the_forecast_defaults(tmp_path):
     assert edges(forecast) == edges(sentiment)
     assert forecast["deploymentSpec"] == sentiment["deploymentSpec"]
     parameters = forecast["root"]["inputDefinitions"]["parameters"]
-    assert set(parameters) == set(pipeline_arguments(task_defaults("forecast")))
-    for stage in STAGE_CONFIGS:
-        for name, value in vars(getattr(task_defaults("forecast"), stage)).items():
-            assert parameters[name]["defaultValue"] == value, name
+    arguments = pipeline_arguments(task_defaults("forecast"))
+    assert set(parameters) == set(arguments)
+    for name, value in arguments.items():
+        assert parameters[name].get("defaultValue", "") == value, name
     assert parameters["task"]["defaultValue"] == "forecast"
     assert parameters["source"]["defaultValue"] == "sine:"
     # Every step is told the task, export inside the blessing condition too.

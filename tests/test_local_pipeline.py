@@ -48,6 +48,42 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     # Everything the run wrote is under its output directory.
     assert serving_model.is_relative_to(Path(summary["run_dir"]).parents[1])
     assert serving_model.name.isdigit()
+    assert summary["leaderboard"]["champion"] == "lstm"
+    assert [row["model_type"] for row in summary["leaderboard"]["models"]] == ["lstm"]
+    slices = summary["metrics"]["slices"]
+    assert sum(s["examples"] for name, s in slices.items() if name.startswith("tokens")) == 500
+    assert (
+        summary["blessing_reason"]
+        == "test accuracy %.4f >= threshold 0.0" % (test_metrics["accuracy"])
+    )
+    report = Path(summary["report"]).read_text()
+    assert Path(summary["run_dir"]).parents[1].joinpath("report.html").read_text() == report
+    for section in (
+        "Blessing: <span",
+        "Against the baseline",
+        "Leaderboard",
+        "ROC curve",
+        "Slices",
+    ):
+        assert section in report
+
+
+def test_several_models_train_side_by_side_and_the_best_on_eval_is_the_champion(
+    tmp_path, aclimdb_dir
+):
+    argv = ["run", "--source", f"aclimdb:{aclimdb_dir}", "--model", "lstm,gru", "--epochs", "2"]
+    argv += ["--units", "8", "--accuracy-threshold", "0", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "run_summary.json").read_text())
+    assert summary["steps"]["train"]["tasks"] == 2
+    board = summary["leaderboard"]
+    rows = board["models"]
+    assert sorted(row["model_type"] for row in rows) == ["gru", "lstm"]
+    assert rows[0]["eval_accuracy"] == max(row["eval_accuracy"] for row in rows)
+    assert board["champion"] == rows[0]["model_type"] == summary["model"]["type"]
+    assert board["selected_by"] == "eval_accuracy"
+    report = Path(summary["report"]).read_text()
+    assert all(f"<td>{row['model_type']}</td>" in report for row in rows)
 
 
 def test_predict_command_prints_one_json_line_per_input(blessed_run):
@@ -120,9 +156,11 @@ def test_a_rerun_with_unchanged_inputs_reuses_every_step(tmp_path, aclimdb_dir):
         "ingest": "reused",
         "transform": "reused",
         "train": "succeeded",
+        "compare": "succeeded",
         "evaluate": "succeeded",
         "export": "succeeded",
         "baseline": "reused",
+        "report": "succeeded",
     }
 
 

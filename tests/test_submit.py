@@ -49,7 +49,7 @@ def test_submit_uploads_creates_a_run_and_prints_its_link(server, capsys, monkey
     assert result["run_id"] == run["run_id"]
     assert result["url"] == f"{server.url}/#/runs/details/{run['run_id']}"
     assert run["display_name"] == "try-1"
-    assert run["runtime_config"]["parameters"] == {"epochs": 3, "model_type": "gru"}
+    assert run["runtime_config"]["parameters"] == {"epochs": 3, "model_types": ["gru"]}
     (experiment,) = server.state.experiments.values()
     assert experiment["display_name"] == "nightly"
     assert run["experiment_id"] == experiment["experiment_id"]

@@ -135,8 +135,10 @@ class TrainConfig:
     """Train: a Keras recurrent classifier over the transformed id sequences.
 
     Attributes:
-        model_type: one of MODEL_TYPES; the defaults are the walkthrough's models. For
-            forecasting, the same recurrent layers read the window of values.
+        model_type: one of MODEL_TYPES (the walkthrough's models), several separated by commas,
+            or "all": several are trained side by side and the one with the best eval-split
+            accuracy (forecasting: the lowest eval loss), the champion, is evaluated and
+            exported. For forecasting, the same recurrent layers read the window of values.
         epochs: most epochs to train; early stopping on the eval split may end sooner.
         batch_size: examples per gradient step.
         embedding_dim: width of the word embedding.
@@ -159,10 +161,23 @@ class TrainConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        _require(self.model_type in MODEL_TYPES, "model", self.model_type, f"one of {MODEL_TYPES}")
+        _require(
+            bool(self.model_types) and set(self.model_types) <= set(MODEL_TYPES),
+            "model",
+            self.model_type,
+            f"one or more of {MODEL_TYPES} separated by commas, or 'all'",
+        )
         for name in ("epochs", "batch_size", "embedding_dim", "units", "dense_units", "patience"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "1 or more")
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "more than 0")
+
+    @property
+    def model_types(self) -> tuple[str, ...]:
+        """The model types to train, in the order given, each once."""
+        if self.model_type == "all":
+            return MODEL_TYPES
+        names = (name.strip() for name in self.model_type.split(","))
+        return tuple(dict.fromkeys(name for name in names if name))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 The metrics come from the very SavedModel that export writes (built by the same function and
 loaded back), fed the raw test reviews, so the reported accuracy is the served accuracy.
 
-Output under `output_dir`: evaluation.json with the test metrics, the ROC curve, the threshold and
-the blessing decision with its reason. The forecast task is evaluated in forecast.py.
+Output under `output_dir`: evaluation.json with the test metrics, the slices, the ROC curve, the
+most confident mistakes, the threshold and the blessing decision with its reasons. The forecast
+task is evaluated in forecast.py.
 """
 
 from __future__ import annotations
@@ -32,29 +33,61 @@ logger = logging.getLogger(__name__)
 
 EVALUATION_FILE = "evaluation.json"
 BATCH_SIZE = 256
+MISTAKES_SHOWN = 10
 
 
 # Review length in tokens before truncation: what fits the sequence, up to about 3x, longer.
 LENGTH_SLICES = (("<=120", 0, 120), ("121-400", 121, 400), (">400", 401, np.inf))
 
 
-def predict_dataset(serving_fn, examples_dir: str) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and served probabilities for every raw test review."""
-    labels, probabilities = [], []
+def read_test_split(examples_dir: str) -> dict[str, np.ndarray]:
+    """Texts, labels and star ratings (0: none) of every raw test review, in file order."""
+    columns = {F.TEXT_KEY: [], F.LABEL_KEY: [], F.RATING_KEY: []}
     for batch in raw_example_batches(examples_dir, "test", BATCH_SIZE):
-        outputs = serving_fn(**{F.SERVING_INPUT_KEY: batch[F.TEXT_KEY]})
-        probabilities.append(outputs[F.SERVING_PROBABILITY_KEY].numpy())
-        labels.append(batch[F.LABEL_KEY].numpy())
-    return np.concatenate(labels), np.concatenate(probabilities)
+        for key, values in columns.items():
+            values.append(batch[key].numpy())
+    return {key: np.concatenate(values) for key, values in columns.items()}
 
 
-def review_lengths_and_ratings(examples_dir: str, punctuation: str) -> tuple[np.ndarray, ...]:
-    """Tokens per raw test review (as the transform counts them) and star ratings (0: none)."""
-    lengths, ratings = [], []
-    for batch in raw_example_batches(examples_dir, "test", BATCH_SIZE):
-        lengths.append(tokenize(batch[F.TEXT_KEY], punctuation).row_lengths().numpy())
-        ratings.append(batch[F.RATING_KEY].numpy())
-    return np.concatenate(lengths), np.concatenate(ratings)
+def predict_texts(serving_fn, texts: np.ndarray) -> np.ndarray:
+    """Served probabilities of raw texts, in batches."""
+    probabilities = [
+        serving_fn(**{F.SERVING_INPUT_KEY: tf.constant(texts[start : start + BATCH_SIZE])})[
+            F.SERVING_PROBABILITY_KEY
+        ].numpy()
+        for start in range(0, len(texts), BATCH_SIZE)
+    ]
+    return np.concatenate(probabilities)
+
+
+def token_counts(texts: np.ndarray, punctuation: str) -> np.ndarray:
+    """Tokens per text before truncation, as the transform counts them."""
+    return np.concatenate(
+        [
+            tokenize(tf.constant(texts[start : start + BATCH_SIZE]), punctuation)
+            .row_lengths()
+            .numpy()
+            for start in range(0, len(texts), BATCH_SIZE)
+        ]
+    )
+
+
+def confident_mistakes(
+    texts: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, count: int = MISTAKES_SHOWN
+) -> list[dict]:
+    """The wrong predictions made with the most confidence, most confident first."""
+    predicted = (probabilities >= DECISION_THRESHOLD).astype(labels.dtype)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = np.abs(probabilities[wrong] - 0.5)
+    most_confident = wrong[np.argsort(-confidence, kind="stable")[:count]]
+    return [
+        {
+            "text": texts[i].decode("utf-8", errors="replace"),
+            "label": F.LABEL_NAMES[int(labels[i])],
+            "probability_positive": float(probabilities[i]),
+        }
+        for i in most_confident
+    ]
 
 
 def _slice_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -120,30 +153,29 @@ def run_evaluate(
             config, examples_dir, transform_graph_dir, model_dir, output_dir
         )
     model = load_trained_model(model_dir)
+    test = read_test_split(examples_dir)
+    texts, labels = test[F.TEXT_KEY], test[F.LABEL_KEY]
     with tempfile.TemporaryDirectory() as scratch:
         serving_model = tf.saved_model.load(
             write_serving_model(transform_graph_dir, model, f"{scratch}/candidate")
         )
-        labels, probabilities = predict_dataset(
-            serving_model.signatures[F.SERVING_SIGNATURE], examples_dir
-        )
+        probabilities = predict_texts(serving_model.signatures[F.SERVING_SIGNATURE], texts)
     metrics = classification_metrics(labels, probabilities)
-    punctuation = read_transform_config(transform_graph_dir).punctuation
-    lengths, ratings = review_lengths_and_ratings(examples_dir, punctuation)
+    lengths = token_counts(texts, read_transform_config(transform_graph_dir).punctuation)
     previous = newest_version(config.export_dir)
     served = None
     if previous:
         # The model already serving, on the very same raw test reviews.
         serve = tf.saved_model.load(previous).signatures[F.SERVING_SIGNATURE]
-        served_labels, served_probabilities = predict_dataset(serve, examples_dir)
         served = {
             "path": previous,
-            "accuracy": classification_metrics(served_labels, served_probabilities)["accuracy"],
+            "accuracy": classification_metrics(labels, predict_texts(serve, texts))["accuracy"],
         }
     blessed, reasons = blessing(metrics, config, served and served["accuracy"])
     result = {
         "metrics": metrics,
-        "slices": sliced_metrics(labels, probabilities, lengths, ratings),
+        "slices": sliced_metrics(labels, probabilities, lengths, test[F.RATING_KEY]),
+        "confident_mistakes": confident_mistakes(texts, labels, probabilities),
         "roc_curve": roc_curve(labels, probabilities),
         "accuracy_threshold": config.accuracy_threshold,
         "served_model": served,

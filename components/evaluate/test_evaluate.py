@@ -3,7 +3,13 @@ import pytest
 
 from components.common.config import ConfigError, EvaluateConfig
 from components.common.io import read_json
-from components.evaluate.evaluate import EVALUATION_FILE, blessing, run_evaluate, sliced_metrics
+from components.evaluate.evaluate import (
+    EVALUATION_FILE,
+    blessing,
+    confident_mistakes,
+    run_evaluate,
+    sliced_metrics,
+)
 
 
 def test_blessing_is_accuracy_at_least_the_threshold():
@@ -75,6 +81,8 @@ def test_run_evaluate_scores_every_raw_test_review(
     rating_slices = {name: s for name, s in slices.items() if name.startswith("rating ")}
     assert sum(s["examples"] for s in rating_slices.values()) == 120
     assert all(s["auc"] is None for s in rating_slices.values())  # One class per rating.
+    wrong = metrics["confusion_matrix"][0][1] + metrics["confusion_matrix"][1][0]
+    assert len(result["confident_mistakes"]) == min(wrong, 10)
 
 
 def test_sliced_metrics_by_length_and_rating():
@@ -96,3 +104,15 @@ def test_sliced_metrics_by_length_and_rating():
     assert set(slices) == {"tokens <=120", "tokens 121-400", "tokens >400"} | {
         f"rating {r}" for r in (1, 3, 8, 10)
     }
+
+
+def test_confident_mistakes_are_the_wrong_predictions_most_sure_of_themselves():
+    texts = np.array([b"great", b"awful", b"fine", b"dull", b"superb"])
+    labels = np.array([1, 0, 1, 0, 1])
+    probabilities = np.array([0.9, 0.97, 0.45, 0.6, 0.02])
+    mistakes = confident_mistakes(texts, labels, probabilities, count=2)
+    assert mistakes == [
+        {"text": "superb", "label": "positive", "probability_positive": 0.02},
+        {"text": "awful", "label": "negative", "probability_positive": 0.97},
+    ]
+    assert len(confident_mistakes(texts, labels, probabilities)) == 4  # Every mistake, at most 10.

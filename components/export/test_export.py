@@ -11,7 +11,7 @@ import tensorflow_transform as tft
 
 from components.common import features as F
 from components.common.config import EvaluateConfig
-from components.evaluate.evaluate import predict_dataset, run_evaluate
+from components.evaluate.evaluate import predict_texts, read_test_split, run_evaluate
 from components.evaluate.metrics import classification_metrics
 from components.export.export import load_trained_model, resolve_version_dir, run_export
 
@@ -62,8 +62,8 @@ def test_reported_accuracy_is_the_exported_models_accuracy(
         EvaluateConfig(), ingested_dir, transformed["graph"], trained_model_dir, str(tmp_path)
     )["metrics"]
     serve = tf.saved_model.load(resolve_version_dir(export_dir)).signatures[F.SERVING_SIGNATURE]
-    labels, probabilities = predict_dataset(serve, ingested_dir)
-    served = classification_metrics(labels, probabilities)
+    test = read_test_split(ingested_dir)
+    served = classification_metrics(test[F.LABEL_KEY], predict_texts(serve, test[F.TEXT_KEY]))
     assert served["accuracy"] == reported["accuracy"]
     assert served["auc"] == pytest.approx(reported["auc"], abs=1e-9)
 

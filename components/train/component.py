@@ -22,8 +22,12 @@ def train(
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
     model: Output[Model],
+    tensorboard_logs: Output[Artifact],
 ):
-    """Trains the recurrent classifier (or forecaster), early-stopped on the eval split."""
+    """Trains the recurrent classifier (or forecaster), early-stopped on the eval split.
+
+    `tensorboard_logs` holds the per-epoch train and eval curves for `tensorboard --logdir`.
+    """
     import time
 
     start = time.monotonic()
@@ -33,7 +37,7 @@ def train(
     from components.common.config import TaskConfig, TrainConfig
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
-    from components.train.train import MODEL_INFO_FILE, run_train
+    from components.train.train import MODEL_INFO_FILE, run_train, write_tensorboard_logs
 
     logs.configure()
     config = TrainConfig(
@@ -59,11 +63,13 @@ def train(
         cache_dir,
         lambda: run_train(config, *inputs, model.path, checkpoint_dir, task),
     )
+    write_tensorboard_logs(model.path, tensorboard_logs.path)
     info = read_json(f"{model.path}/{MODEL_INFO_FILE}")
     model.metadata.update(
         model_type=info["type"],
         total_params=info["total_params"],
         best_epoch=info["best_epoch"],
+        **{name: value for name, value in info.items() if name.startswith("eval_")},
         reused=reused,
         **logs.step_stats(start),
     )

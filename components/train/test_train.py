@@ -1,8 +1,10 @@
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 
-from components.common.config import ConfigError, TrainConfig
+from components.common.config import MODEL_TYPES, ConfigError, TrainConfig
 from components.common.io import read_json
 from components.conftest import TINY_TRAIN_CONFIG
 from components.train.models import build_model
@@ -10,8 +12,10 @@ from components.train.train import (
     HISTORY_FILE,
     MODEL_FILE,
     MODEL_INFO_FILE,
+    MODEL_SUMMARY_FILE,
     run_train,
     transformed_dataset,
+    write_tensorboard_logs,
 )
 
 
@@ -41,6 +45,15 @@ def test_bad_hyperparameters_name_the_option():
         TrainConfig(batch_size=0)
 
 
+def test_model_types_accepts_several_or_all_and_rejects_unknown_ones():
+    assert TrainConfig().model_types == ("lstm",)
+    assert TrainConfig(model_type="gru, lstm,gru").model_types == ("gru", "lstm")
+    assert TrainConfig(model_type="all").model_types == MODEL_TYPES
+    for bad in ("lstm,cnn", ",", ""):
+        with pytest.raises(ConfigError, match=f"--model={bad!r} is not allowed: one or more"):
+            TrainConfig(model_type=bad)
+
+
 def test_training_learns_and_keeps_the_best_eval_epoch(trained_model_dir, transformed):
     history = read_json(f"{trained_model_dir}/{HISTORY_FILE}")
     info = read_json(f"{trained_model_dir}/{MODEL_INFO_FILE}")
@@ -48,6 +61,9 @@ def test_training_learns_and_keeps_the_best_eval_epoch(trained_model_dir, transf
     assert set(per_epoch) == {"loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"}
     assert 1 <= len(per_epoch["val_accuracy"]) <= TINY_TRAIN_CONFIG.epochs
     assert info["type"] == "lstm" and info["transform_config"]["max_seq_len"] == 40
+    assert info["eval_accuracy"] == max(per_epoch["val_accuracy"])
+    summary = (Path(trained_model_dir) / MODEL_SUMMARY_FILE).read_text()
+    assert f"Total params: {info['total_params']:,}" in summary
     assert max(per_epoch["val_accuracy"]) > 0.8  # The generated sentiment words are learnable.
 
     # The saved model carries the weights of the best eval epoch, not the last one.
@@ -68,3 +84,22 @@ def test_same_seed_gives_the_same_weights(tmp_path, transformed):
         weights.append(keras.saving.load_model(f"{model_dir}/{MODEL_FILE}").get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+def test_tensorboard_logs_hold_every_epochs_train_and_eval_scalars(tmp_path, trained_model_dir):
+    import tensorflow as tf
+
+    log_dir = tmp_path / "logs"
+    write_tensorboard_logs(trained_model_dir, str(log_dir))
+    per_epoch = read_json(f"{trained_model_dir}/{HISTORY_FILE}")["per_epoch"]
+    for run, prefix in (("train", ""), ("validation", "val_")):
+        (event_file,) = (log_dir / run).iterdir()
+        logged = {}
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                number = float(tf.make_ndarray(value.tensor))
+                logged.setdefault(value.tag, []).append((event.step, number))
+        for name in ("loss", "accuracy"):
+            steps, values = zip(*logged[f"epoch_{name}"], strict=True)
+            assert list(steps) == list(range(len(per_epoch[prefix + name])))
+            assert list(values) == pytest.approx(per_epoch[prefix + name], abs=1e-6)

@@ -4,6 +4,10 @@ Outputs under `model_dir`:
     model.keras         the trained Keras model with the best eval-accuracy weights
     history.json        per-epoch loss and accuracy on train and eval, and the best epoch
     model_info.json     model type, parameter count, train and transform configuration
+    model_summary.txt   Keras' layer-by-layer summary
+
+TensorBoard logs are written from history.json (write_tensorboard_logs), so a resumed or reused
+training yields the same logs as an uninterrupted one.
 
 The forecast task fits a regressor on windows of a series with the same loop (forecast.py).
 """
@@ -30,6 +34,7 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 MODEL_INFO_FILE = "model_info.json"
+MODEL_SUMMARY_FILE = "model_summary.txt"
 MONITOR = "val_accuracy"
 PROGRESS_FILE = "progress.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
@@ -227,7 +232,9 @@ def run_train(
             loss=learning.loss,
             metrics=learning.metrics,
         )
-    model.summary(print_fn=logger.info)
+    summary_lines = []
+    model.summary(print_fn=lambda line, **_: summary_lines.append(line))
+    logger.info("%s", "\n".join(summary_lines))
 
     train = learning.train.cache()
     num_train = int(train.reduce(0, lambda count, _: count + 1))
@@ -248,6 +255,8 @@ def run_train(
     best_epoch = stopping.best_epoch
     with atomic_directory(model_dir) as staging:
         model.save(f"{staging}/{MODEL_FILE}")
+        with tf.io.gfile.GFile(f"{staging}/{MODEL_SUMMARY_FILE}", "w") as summary_file:
+            summary_file.write("\n".join(summary_lines) + "\n")
         write_json(
             f"{staging}/{HISTORY_FILE}",
             {"per_epoch": per_epoch, "best_epoch": best_epoch + 1, "monitor": learning.monitor},
@@ -258,6 +267,13 @@ def run_train(
             "epochs_trained": len(per_epoch[learning.monitor]),
             "best_epoch": best_epoch + 1,
             "train_examples": num_train,
+            # The eval metrics of the epoch kept: eval_loss and eval_accuracy (or eval_rmse).
+            **{
+                f"eval_{name.removeprefix('val_')}": values[best_epoch]
+                for name, values in per_epoch.items()
+                if name.startswith("val_")
+            },
+            "train_seconds": sum(per_epoch["epoch_seconds"]),
             "train_config": dataclasses.asdict(config),
             **learning.settings,
         }
@@ -274,3 +290,25 @@ def run_train(
         per_epoch[learning.monitor][best_epoch],
     )
     return info
+
+
+def write_tensorboard_logs(model_dir: str, log_dir: str) -> None:
+    """Per-epoch scalars of a trained model's history as TensorBoard event files.
+
+    The layout is Keras' TensorBoard callback's (`train/` and `validation/` runs, `epoch_*`
+    tags), so `tensorboard --logdir` shows train and eval curves on one chart.
+    """
+    per_epoch = read_json(f"{model_dir}/{HISTORY_FILE}")["per_epoch"]
+    runs = {"train": {}, "validation": {}}
+    for name, values in per_epoch.items():
+        if name.startswith("val_"):
+            runs["validation"][name.removeprefix("val_")] = values
+        else:
+            runs["train"][name] = values
+    for run, scalars in runs.items():
+        writer = tf.summary.create_file_writer(f"{log_dir}/{run}")
+        with writer.as_default():
+            for name, values in scalars.items():
+                for epoch, value in enumerate(values):
+                    tf.summary.scalar(f"epoch_{name}", value, step=epoch)
+        writer.close()
