@@ -176,6 +176,8 @@ def run_train(
         config.embedding_dim,
         config.units,
         config.dense_units,
+        config.pooling,
+        config.dropout,
     )
     if not model.compiled:
         model.compile(
