@@ -112,7 +112,7 @@ def run_pipeline(data_dir: str, limit: int, epochs: int, output_dir: Path) -> di
     seconds = time.monotonic() - start
     summary = json.loads((output_dir / "run_summary.json").read_text())
     history = json.loads(
-        next(Path(summary["run_dir"]).glob("train/model/history.json")).read_text()
+        next(Path(summary["run_dir"]).glob("for-loop-*/train/model/history.json")).read_text()
     )
     epoch_seconds = history["per_epoch"]["epoch_seconds"]
     return {

@@ -52,10 +52,8 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     assert [row["model_type"] for row in summary["leaderboard"]["models"]] == ["lstm"]
     slices = summary["metrics"]["slices"]
     assert sum(s["examples"] for name, s in slices.items() if name.startswith("tokens")) == 500
-    assert (
-        summary["blessing_reason"]
-        == "test accuracy %.4f >= threshold 0.0" % (test_metrics["accuracy"])
-    )
+    accuracy = test_metrics["accuracy"]
+    assert summary["blessing_reason"] == f"test accuracy {accuracy:.4f} >= threshold 0.0"
     report = Path(summary["report"]).read_text()
     assert Path(summary["run_dir"]).parents[1].joinpath("report.html").read_text() == report
     for section in (

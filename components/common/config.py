@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru", "stacked-lstm")
+POOLING_MODES = ("last", "max")
 PUNCTUATION_MODES = ("drop", "keep")
 SOURCE_KINDS = ("tfds", "aclimdb", "csv", "jsonl", "sine")
 DEFAULT_TFDS_DATASET = "imdb_reviews"
@@ -141,12 +142,17 @@ class TrainConfig:
             exported. For forecasting, the same recurrent layers read the window of values.
         epochs: most epochs to train; early stopping on the eval split may end sooner.
         batch_size: examples per gradient step.
-        embedding_dim: width of the word embedding.
+        embedding_dim: width of the word embedding (sentiment only).
         units: units of each recurrent layer (per direction).
         dense_units: units of the ReLU layer before the output.
+        pooling: "last": the classifier reads the recurrent layer's final state (the
+            walkthrough); "max": the maximum of its outputs over every time step, so a telling
+            phrase early in a long review counts as much as its ending.
+        dropout: share of embedding channels and of recurrent features dropped while training
+            (0: none, the walkthrough); forecasting, of the recurrent features only.
         learning_rate: Adam's learning rate.
-        patience: epochs without eval-accuracy improvement before stopping; the best weights
-            are restored.
+        patience: epochs without eval-accuracy improvement (forecasting: eval-loss) before
+            stopping; the best weights are restored.
         seed: seed of weight initialization and shuffling.
     """
 
@@ -156,6 +162,8 @@ class TrainConfig:
     embedding_dim: int = 32
     units: int = 64
     dense_units: int = 64
+    pooling: str = "last"
+    dropout: float = 0.0
     learning_rate: float = 1e-3
     patience: int = 2
     seed: int = 42
@@ -170,6 +178,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "embedding_dim", "units", "dense_units", "patience"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "1 or more")
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "more than 0")
+        _require(self.pooling in POOLING_MODES, "pooling", self.pooling, f"one of {POOLING_MODES}")
+        _require(0 <= self.dropout < 1, "dropout", self.dropout, "0 <= x < 1")
 
     @property
     def model_types(self) -> tuple[str, ...]:

@@ -44,7 +44,12 @@ def forecast_learning(
     window = read_window_config(transform_graph_dir)
     return Learning(
         build_model=lambda: build_forecaster(
-            config.model_type, window.lookback, config.units, config.dense_units
+            config.model_type,
+            window.lookback,
+            config.units,
+            config.dense_units,
+            config.pooling,
+            config.dropout,
         ),
         loss="mse",
         metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],

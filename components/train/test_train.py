@@ -103,3 +103,19 @@ def test_tensorboard_logs_hold_every_epochs_train_and_eval_scalars(tmp_path, tra
             steps, values = zip(*logged[f"epoch_{name}"], strict=True)
             assert list(steps) == list(range(len(per_epoch[prefix + name])))
             assert list(values) == pytest.approx(per_epoch[prefix + name], abs=1e-6)
+
+
+def test_max_pooling_and_dropout_keep_the_parameter_count_and_regularize_only_in_training():
+    import numpy as np
+
+    plain = build_model("bilstm", 100, 12, 8, 4, 4)
+    pooled = build_model("bilstm", 100, 12, 8, 4, 4, pooling="max", dropout=0.5)
+    assert pooled.count_params() == plain.count_params()
+    assert any(isinstance(layer, keras.layers.GlobalMaxPooling1D) for layer in pooled.layers)
+    ids = np.arange(24).reshape(2, 12) % 100
+    np.testing.assert_array_equal(pooled(ids, training=False), pooled(ids, training=False))
+    assert not np.array_equal(pooled(ids, training=True), pooled(ids, training=True))
+    with pytest.raises(ConfigError, match="--pooling='mean'"):
+        TrainConfig(pooling="mean")
+    with pytest.raises(ConfigError, match="--dropout=1.0"):
+        TrainConfig(dropout=1.0)

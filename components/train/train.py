@@ -191,6 +191,8 @@ def sentiment_learning(
             config.embedding_dim,
             config.units,
             config.dense_units,
+            config.pooling,
+            config.dropout,
         ),
         loss="binary_crossentropy",
         metrics=["accuracy"],
