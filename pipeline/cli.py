@@ -194,6 +194,13 @@ def predict(model_dir: str, texts: Iterable[str], out=sys.stdout) -> None:
     from components.export.export import resolve_version_dir
 
     serve = tf.saved_model.load(resolve_version_dir(model_dir)).signatures[F.SERVING_SIGNATURE]
+    inputs = serve.structured_input_signature[1]
+    if F.SERVING_INPUT_KEY not in inputs:
+        raise ConfigError(
+            f"--model-dir={model_dir!r} is not allowed: its model takes {sorted(inputs)}, not "
+            f"{F.SERVING_INPUT_KEY!r}; predict classifies text (a forecaster serves through "
+            "saved_model_cli or TF Serving)"
+        )
     for batch in _batches(texts, PREDICT_BATCH_SIZE):
         outputs = serve(**{F.SERVING_INPUT_KEY: tf.constant(batch)})
         probabilities = outputs[F.SERVING_PROBABILITY_KEY].numpy()

@@ -8,6 +8,7 @@ from components.common import features as F
 from components.conftest import TINY_WINDOW
 from components.export.export import load_trained_model, resolve_version_dir, run_export
 from components.ingest.timeseries import read_series
+from pipeline.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +53,10 @@ def test_served_forecast_is_scaling_model_and_unscaling_in_process(
     finally:
         shutil.move(moved, sine_transformed["graph"])
     np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_predict_refuses_a_forecaster_in_one_line(forecaster_dir, capsys):
+    assert main(["predict", "--model-dir", forecaster_dir, "a text"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"lstm-pipeline: error: --model-dir={forecaster_dir!r} is not allowed")
+    assert "takes ['values']" in error
