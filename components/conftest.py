@@ -154,7 +154,8 @@ DATED_VALUES = [94.0 + day for day in range(1, 21)]
 
 
 def write_dated_csv(path: Path) -> dict[str, int]:
-    """A Yahoo-style price file: byte-order mark, newest first, two date formats, bad rows.
+    """A Yahoo-style price file: byte-order mark, newest first, two date formats, bad rows
+    (one with a byte that is not UTF-8).
 
     Returns the quarantine reasons it should cause.
     """
@@ -173,8 +174,10 @@ def write_dated_csv(path: Path) -> dict[str, int]:
     rows[10:10] = [row for row, _ in bad[:3]]
     rows += [row for row, _ in bad[3:]]
     path.write_text("\ufeffDate,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    with path.open("ab") as f:
+        f.write(b"24-Jan-17,1,2\xff,3,4,5\n")  # Not UTF-8: set aside, not a crash.
     reasons: dict[str, int] = {}
-    for _, reason in bad:
+    for reason in [reason for _, reason in bad] + ["non_numeric_value"]:
         reasons[reason] = reasons.get(reason, 0) + 1
     return reasons
 

@@ -173,7 +173,7 @@ def exit_status(argv: list[str]) -> int:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "transformer"], "--model='transformer' is not allowed: one of"),
+        (["--model", "transformer"], "--model='transformer' is not allowed: one or more of"),
         (["--vocab-size", "2"], "--vocab-size=2 is not allowed: 3 or more"),
         (["--max-seq-len", "0"], "--max-seq-len=0 is not allowed: 1 or more"),
         (["--eval-fraction", "1"], "--eval-fraction=1.0 is not allowed: 0 < x < 1"),

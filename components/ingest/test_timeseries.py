@@ -109,7 +109,7 @@ def test_dated_csv_is_read_in_date_order_with_bad_rows_quarantined(dated_ingeste
     path, expected_reasons = dated_csv
     counts = read_counts(dated_ingested_dir)
     assert counts["quarantine_reasons"] == dict(sorted(expected_reasons.items()))
-    assert counts["read"] == 26
+    assert counts["read"] == 27
     assert counts["written"] == {"train": 14, "eval": 3, "test": 3}
     assert counts["read"] == sum(counts["written"].values()) + counts["quarantined"]
 
@@ -128,6 +128,7 @@ def test_dated_csv_is_read_in_date_order_with_bad_rows_quarantined(dated_ingeste
     assert len(quarantined) == counts["quarantined"]
     assert by_reason["missing_value"]["values"] == {"High": "''", "Low": "'3'"}
     assert by_reason["duplicate_date"]["position"] == f"{path}:27"
+    assert {"High": "'2\\udcff'", "Low": "'3'"} in [q["values"] for q in quarantined]
     assert all(q["position"].startswith(str(path)) for q in quarantined)
 
     description = read_description(dated_ingested_dir)

@@ -107,24 +107,24 @@ def _scale_and_window(
     schema = tft.DatasetMetadata.from_feature_spec(RAW_SERIES_FEATURE_SPEC).schema
     with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
         with tft_beam.Context(temp_dir=temp_dir):
-            points = []
-            transform_fn = None
+            datasets = {}
             for split in F.SPLITS:
                 source = tfxio.TFExampleRecord(
                     file_pattern=examples_pattern(examples_dir, split), schema=schema
                 )
-                dataset = (
+                datasets[split] = (
                     pipeline | f"Read{split.title()}" >> source.BeamSource(),
                     source.TensorAdapterConfig(),
                 )
-                if split == "train":
-                    # The statistics see the train period and nothing after it.
-                    transform_fn = dataset | "Analyze" >> tft_beam.AnalyzeDataset(
-                        make_forecast_preprocessing_fn(window.scaling)
-                    )
-                    _ = transform_fn | "WriteTransformGraph" >> tft_beam.WriteTransformFn(
-                        transform_graph_dir
-                    )
+            # The statistics see the train period and nothing after it.
+            transform_fn = datasets["train"] | "Analyze" >> tft_beam.AnalyzeDataset(
+                make_forecast_preprocessing_fn(window.scaling)
+            )
+            _ = transform_fn | "WriteTransformGraph" >> tft_beam.WriteTransformFn(
+                transform_graph_dir
+            )
+            points = []
+            for split, dataset in datasets.items():
                 scaled, _ = (dataset, transform_fn) | f"Transform{split.title()}" >> (
                     tft_beam.TransformDataset()
                 )
