@@ -48,8 +48,16 @@ def make_preprocessing_fn(vocab_size: int, max_seq_len: int, punctuation: str):
 
     def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         tokens = tokenize(inputs[F.TEXT_KEY], punctuation)
+        # tft's plain frequency vocabulary hands Beam one Python element per token (5 million
+        # on IMDB's train split). Counting each batch's tokens in TensorFlow first and passing
+        # the counts as weights yields the same vocabulary from one element per distinct token
+        # per batch, several times fewer.
+        distinct_tokens, _, counts = tf.unique_with_counts(tokens.flat_values)
         vocabulary = tft.vocabulary(
-            tokens, top_k=vocab_size - F.RESERVED_IDS, vocab_filename=VOCABULARY_NAME
+            distinct_tokens,
+            weights=tf.cast(counts, tf.float32),
+            top_k=vocab_size - F.RESERVED_IDS,
+            vocab_filename=VOCABULARY_NAME,
         )
         word_index = tft.apply_vocabulary(tokens, vocabulary, default_value=-1)
         ids = tf.ragged.map_flat_values(
