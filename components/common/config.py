@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru", "stacked-lstm")
-POOLING_MODES = ("last", "max")
+MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru", "stacked-lstm", "bigru")
+POOLING_MODES = ("last", "max", "max-mean")
 PUNCTUATION_MODES = ("drop", "keep")
 SOURCE_KINDS = ("tfds", "aclimdb", "csv", "jsonl", "sine")
 DEFAULT_TFDS_DATASET = "imdb_reviews"
@@ -147,7 +147,8 @@ class TrainConfig:
         dense_units: units of the ReLU layer before the output.
         pooling: "last": the classifier reads the recurrent layer's final state (the
             walkthrough); "max": the maximum of its outputs over every time step, so a telling
-            phrase early in a long review counts as much as its ending.
+            phrase early in a long review counts as much as its ending; "max-mean": that
+            maximum and the mean, side by side.
         dropout: share of embedding channels and of recurrent features dropped while training
             (0: none, the walkthrough); forecasting, of the recurrent features only.
         learning_rate: Adam's learning rate.

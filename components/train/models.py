@@ -1,8 +1,8 @@
-"""The walkthrough's four recurrent classifiers, in Keras 3, with optional regularization, and a
-forecaster on the same recurrent layers.
+"""The walkthrough's four recurrent classifiers (and a BiGRU and a stacked LSTM), in Keras 3,
+with optional pooling and regularization, and a forecaster on the same recurrent layers.
 
 With the defaults (pooling "last", dropout 0) these are exactly the walkthrough's models;
-"max" pooling and dropout are the knobs of the best configuration in the README.
+pooling over time steps and dropout are knobs of the best configuration in the README.
 """
 
 from __future__ import annotations
@@ -26,12 +26,25 @@ def _recurrent_layers(model_type: str, units: int, sequences_out: bool) -> list[
         ]
     if model_type == "gru":
         return [keras.layers.GRU(units, return_sequences=sequences_out)]
+    if model_type == "bigru":
+        return [keras.layers.Bidirectional(keras.layers.GRU(units, return_sequences=sequences_out))]
     if model_type == "stacked-lstm":
         return [
             keras.layers.LSTM(units, return_sequences=True),
             keras.layers.LSTM(units, return_sequences=sequences_out),
         ]
     raise ValueError(f"unknown model type {model_type!r}")
+
+
+def _pool(sequence_outputs, pooling: str):
+    """The features the classifier reads from the recurrent outputs (see TrainConfig.pooling)."""
+    if pooling == "last":
+        return sequence_outputs
+    maximum = keras.layers.GlobalMaxPooling1D()(sequence_outputs)
+    if pooling == "max":
+        return maximum
+    mean = keras.layers.GlobalAveragePooling1D()(sequence_outputs)
+    return keras.layers.Concatenate()([maximum, mean])
 
 
 def build_model(
@@ -46,17 +59,17 @@ def build_model(
 ) -> keras.Model:
     """Embedding -> recurrent layer(s) -> Dense(relu) -> Dense(1, sigmoid) over token ids.
 
-    `pooling` "max" reads the recurrent outputs of every time step (their maximum) instead of
-    the final state; `dropout` drops whole embedding channels and recurrent features in training.
+    `pooling` "max" (or "max-mean") reads the recurrent outputs of every time step (their
+    maximum, and mean) instead of the final state; `dropout` drops whole embedding channels and
+    recurrent features in training.
     """
     token_ids = keras.Input(shape=(max_seq_len,), dtype="int64", name=F.TOKEN_IDS_KEY)
     x = keras.layers.Embedding(vocab_size, embedding_dim)(token_ids)
     if dropout:
         x = keras.layers.SpatialDropout1D(dropout)(x)
-    for layer in _recurrent_layers(model_type, units, sequences_out=pooling == "max"):
+    for layer in _recurrent_layers(model_type, units, sequences_out=pooling != "last"):
         x = layer(x)
-    if pooling == "max":
-        x = keras.layers.GlobalMaxPooling1D()(x)
+    x = _pool(x, pooling)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Dense(dense_units, activation="relu")(x)
@@ -80,10 +93,9 @@ def build_forecaster(
     history = keras.Input(shape=(lookback,), dtype="float32", name=F.HISTORY_KEY)
     # One feature per time step: the value.
     x = keras.layers.Reshape((lookback, 1))(history)
-    for layer in _recurrent_layers(model_type, units, sequences_out=pooling == "max"):
+    for layer in _recurrent_layers(model_type, units, sequences_out=pooling != "last"):
         x = layer(x)
-    if pooling == "max":
-        x = keras.layers.GlobalMaxPooling1D()(x)
+    x = _pool(x, pooling)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Dense(dense_units, activation="relu")(x)

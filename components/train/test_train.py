@@ -27,6 +27,7 @@ from components.train.train import (
         ("stacked-bilstm", 476_801),
         ("gru", 343_041),
         ("stacked-lstm", 382_081),
+        ("bigru", 365_953),
     ],
 )
 def test_default_models_are_the_walkthroughs(model_type, total_params):
@@ -115,6 +116,9 @@ def test_max_pooling_and_dropout_keep_the_parameter_count_and_regularize_only_in
     ids = np.arange(24).reshape(2, 12) % 100
     np.testing.assert_array_equal(pooled(ids, training=False), pooled(ids, training=False))
     assert not np.array_equal(pooled(ids, training=True), pooled(ids, training=True))
+    # Max and mean side by side: the ReLU layer reads twice the features (2 x 8 -> 4 more).
+    both = build_model("bilstm", 100, 12, 8, 4, 4, pooling="max-mean")
+    assert both.count_params() == plain.count_params() + 2 * 4 * 4
     with pytest.raises(ConfigError, match="--pooling='mean'"):
         TrainConfig(pooling="mean")
     with pytest.raises(ConfigError, match="--dropout=1.0"):
