@@ -151,7 +151,9 @@ class TrainConfig:
             maximum and the mean, side by side.
         dropout: share of embedding channels and of recurrent features dropped while training
             (0: none, the walkthrough); forecasting, of the recurrent features only.
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's learning rate in the first epoch.
+        learning_rate_decay: each later epoch's learning rate is the previous one's times this
+            (1: constant, the walkthrough); below 1, late epochs fine-tune instead of overfit.
         patience: epochs without eval-accuracy improvement (forecasting: eval-loss) before
             stopping; the best weights are restored.
         seed: seed of weight initialization and shuffling.
@@ -166,6 +168,7 @@ class TrainConfig:
     pooling: str = "last"
     dropout: float = 0.0
     learning_rate: float = 1e-3
+    learning_rate_decay: float = 1.0
     patience: int = 2
     seed: int = 42
 
@@ -179,6 +182,12 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "embedding_dim", "units", "dense_units", "patience"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "1 or more")
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "more than 0")
+        _require(
+            0 < self.learning_rate_decay <= 1,
+            "learning_rate_decay",
+            self.learning_rate_decay,
+            "0 < x <= 1",
+        )
         _require(self.pooling in POOLING_MODES, "pooling", self.pooling, f"one of {POOLING_MODES}")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "0 <= x < 1")
 

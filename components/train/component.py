@@ -17,6 +17,7 @@ def train(
     pooling: str,
     dropout: float,
     learning_rate: float,
+    learning_rate_decay: float,
     patience: int,
     seed: int,
     task: str,
@@ -52,6 +53,7 @@ def train(
         pooling=pooling,
         dropout=dropout,
         learning_rate=learning_rate,
+        learning_rate_decay=learning_rate_decay,
         patience=patience,
         seed=seed,
     )

@@ -123,3 +123,21 @@ def test_max_pooling_and_dropout_keep_the_parameter_count_and_regularize_only_in
         TrainConfig(pooling="mean")
     with pytest.raises(ConfigError, match="--dropout=1.0"):
         TrainConfig(dropout=1.0)
+
+
+def test_learning_rate_decays_by_the_factor_each_epoch(tmp_path, transformed):
+    config = TrainConfig(
+        epochs=3,
+        patience=3,
+        batch_size=16,
+        embedding_dim=4,
+        units=4,
+        dense_units=4,
+        learning_rate=0.01,
+        learning_rate_decay=0.5,
+    )
+    run_train(config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
+    rates = read_json(str(tmp_path / "m" / HISTORY_FILE))["per_epoch"]["learning_rate"]
+    assert rates == pytest.approx([0.01, 0.005, 0.0025])
+    with pytest.raises(ConfigError, match="--learning-rate-decay=0.0"):
+        TrainConfig(learning_rate_decay=0.0)

@@ -264,13 +264,20 @@ def run_train(
     )
     evaluation = tf.data.Dataset.from_tensor_slices(in_memory(learning.evaluation, "eval"))
     evaluation = evaluation.batch(config.batch_size)
+    callbacks = [stopping, EpochLog(config.epochs)]
+    if config.learning_rate_decay < 1:
+        # Set from the epoch number alone, so a resumed run continues the same schedule.
+        schedule = keras.callbacks.LearningRateScheduler(
+            lambda epoch: config.learning_rate * config.learning_rate_decay**epoch
+        )
+        callbacks.insert(0, schedule)  # First, so the history records each epoch's rate.
     if stopping.wait < config.patience:
         model.fit(
             train.prefetch(tf.data.AUTOTUNE),
             validation_data=evaluation,
             epochs=config.epochs,
             initial_epoch=stopping.epochs_done,
-            callbacks=[stopping, EpochLog(config.epochs)],
+            callbacks=callbacks,
             verbose=0,
         )
     stopping.restore_best()
