@@ -433,6 +433,15 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
         validated[QUARANTINE],
         deduplicated[QUARANTINE],
     ) | "AllQuarantined" >> beam.Flatten()
+    write_quarantine_and_counts(quarantine, count_keys, output_dir)
+
+
+def write_quarantine_and_counts(quarantine, count_keys: list, output_dir: str) -> None:
+    """Writes the quarantined records with their reasons, and counts.json.
+
+    `count_keys` are PCollections of one key per written record (its split); each quarantined
+    record adds `quarantine/<reason>`, so the counts reconcile with what was read.
+    """
     _ = (
         quarantine
         | "QuarantineJson" >> beam.Map(json.dumps, sort_keys=True)
@@ -441,12 +450,11 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
             FileSystems.join(output_dir, QUARANTINE_DIR, "records"), file_name_suffix=".jsonl"
         )
     )
-    count_keys.append(
-        quarantine | "CountQuarantine" >> beam.Map(lambda q: f"quarantine/{q['reason']}")
+    quarantine_keys = quarantine | "CountQuarantine" >> beam.Map(
+        lambda q: f"quarantine/{q['reason']}"
     )
-
     _ = (
-        count_keys
+        [*count_keys, quarantine_keys]
         | "FlattenCounts" >> beam.Flatten()
         | "Count" >> beam.combiners.Count.PerElement()
         | "ToDict" >> beam.combiners.ToDict()

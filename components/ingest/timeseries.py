@@ -49,9 +49,8 @@ from components.common.io import (
 )
 from components.ingest.ingest import (
     QUARANTINE,
-    QUARANTINE_DIR,
     check_counts,
-    summarize_counts,
+    write_quarantine_and_counts,
 )
 
 logger = logging.getLogger(__name__)
@@ -375,28 +374,7 @@ def build_series_pipeline(
         count_keys.append(pcoll | f"Count{split.title()}" >> beam.Map(lambda _, s=split: s))
 
     quarantine = (unparsed, ordered[QUARANTINE]) | "AllQuarantined" >> beam.Flatten()
-    _ = (
-        quarantine
-        | "QuarantineJson" >> beam.Map(json.dumps, sort_keys=True)
-        | "WriteQuarantine"
-        >> beam.io.WriteToText(
-            FileSystems.join(output_dir, QUARANTINE_DIR, "records"), file_name_suffix=".jsonl"
-        )
-    )
-    count_keys.append(
-        quarantine | "CountQuarantine" >> beam.Map(lambda q: f"quarantine/{q['reason']}")
-    )
-    _ = (
-        count_keys
-        | "FlattenCounts" >> beam.Flatten()
-        | "Count" >> beam.combiners.Count.PerElement()
-        | "ToDict" >> beam.combiners.ToDict()
-        | "Summarize" >> beam.Map(lambda raw: json.dumps(summarize_counts(raw), indent=2))
-        | "WriteCounts"
-        >> beam.io.WriteToText(
-            FileSystems.join(output_dir, "counts"), file_name_suffix=".json", shard_name_template=""
-        )
-    )
+    write_quarantine_and_counts(quarantine, count_keys, output_dir)
     _ = (
         ordered[SUMMARY]
         | "SeriesJson" >> beam.Map(json.dumps, indent=2, sort_keys=True)

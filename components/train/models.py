@@ -47,6 +47,19 @@ def _pool(sequence_outputs, pooling: str):
     return keras.layers.Concatenate()([maximum, mean])
 
 
+def _recurrent_features(
+    sequence, model_type: str, units: int, dense_units: int, pooling: str, dropout: float
+):
+    """Recurrent layer(s), pooling, dropout and the ReLU layer: every model's shared middle."""
+    x = sequence
+    for layer in _recurrent_layers(model_type, units, sequences_out=pooling != "last"):
+        x = layer(x)
+    x = _pool(x, pooling)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    return keras.layers.Dense(dense_units, activation="relu")(x)
+
+
 def build_model(
     model_type: str,
     vocab_size: int,
@@ -67,12 +80,7 @@ def build_model(
     x = keras.layers.Embedding(vocab_size, embedding_dim)(token_ids)
     if dropout:
         x = keras.layers.SpatialDropout1D(dropout)(x)
-    for layer in _recurrent_layers(model_type, units, sequences_out=pooling != "last"):
-        x = layer(x)
-    x = _pool(x, pooling)
-    if dropout:
-        x = keras.layers.Dropout(dropout)(x)
-    x = keras.layers.Dense(dense_units, activation="relu")(x)
+    x = _recurrent_features(x, model_type, units, dense_units, pooling, dropout)
     probability = keras.layers.Dense(1, activation="sigmoid")(x)
     return keras.Model(token_ids, probability, name=model_type.replace("-", "_"))
 
@@ -93,11 +101,6 @@ def build_forecaster(
     history = keras.Input(shape=(lookback,), dtype="float32", name=F.HISTORY_KEY)
     # One feature per time step: the value.
     x = keras.layers.Reshape((lookback, 1))(history)
-    for layer in _recurrent_layers(model_type, units, sequences_out=pooling != "last"):
-        x = layer(x)
-    x = _pool(x, pooling)
-    if dropout:
-        x = keras.layers.Dropout(dropout)(x)
-    x = keras.layers.Dense(dense_units, activation="relu")(x)
+    x = _recurrent_features(x, model_type, units, dense_units, pooling, dropout)
     forecast = keras.layers.Dense(1)(x)
     return keras.Model(history, forecast, name=f"{model_type.replace('-', '_')}_forecaster")
