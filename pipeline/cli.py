@@ -216,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(own_args)
     if beam_args and args.command != "run":
         parser.error("arguments after `--` (Beam arguments) are only for `run`")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # force: progress goes to stderr even when a library configured the root logger before
+    # (kfp.local installs a stdout handler), so stdout carries only the command's result.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     # TensorFlow's C++ start-up notices (CPU features, no CUDA) would bury the progress lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

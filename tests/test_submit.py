@@ -24,8 +24,10 @@ def server():
 def submit(server, capsys, *args) -> tuple[int, dict, str]:
     status = main(["submit", "--host", server.url, "--poll-seconds", "0.01", *args])
     out, err = capsys.readouterr()
-    last = out.strip().splitlines()[-1] if out.strip() else "{}"
-    return status, json.loads(last) if last.startswith("{") else {}, out + err
+    # The result is the one JSON object submit prints; anything else on stdout is not ours.
+    results = [line for line in out.splitlines() if line.startswith("{")]
+    assert len(results) <= 1, out
+    return status, json.loads(results[0]) if results else {}, out + err
 
 
 def test_submit_uploads_creates_a_run_and_prints_its_link(server, capsys, monkeypatch):
