@@ -162,7 +162,9 @@ def create_pipeline(
             cache_dir=cache_dir,
             examples=ingest_task.outputs["examples"],
         ).set_display_name("Vectorize with tf.Transform")
-        with dsl.ParallelFor(items=model_types, name="models") as model_type:
+        with dsl.ParallelFor(
+            items=model_types, name="models", parallelism=options.max_parallel_trainings
+        ) as model_type:
             train_task = train(
                 model_type=model_type,
                 epochs=epochs,

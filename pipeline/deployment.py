@@ -59,6 +59,10 @@ class DeploymentOptions:
         tfds_cache_pvc: PersistentVolumeClaim mounted into the ingest step at TFDS_CACHE_PATH
             (and set as its TFDS_DATA_DIR), so tensorflow-datasets downloads once per cluster;
             the manifests create one named tfds-cache. Empty: no volume.
+        max_parallel_trainings: train tasks (one per model type) running at once; 0: no limit.
+            Local runs use 1: the machine's cores would be shared, making the leaderboard's
+            training times meaningless, and kfp.local's parallel tasks race when they patch
+            `print` (one leaves it indenting all later output of the process).
     """
 
     image: str = DEFAULT_IMAGE
@@ -68,9 +72,15 @@ class DeploymentOptions:
     pipeline_root: str = ""
     retries: bool = True
     tfds_cache_pvc: str = ""
+    max_parallel_trainings: int = 0
 
     def __post_init__(self) -> None:
         if not self.image or any(c.isspace() for c in self.image):
             raise ConfigError(f"--image={self.image!r} is not allowed: an image reference")
         if self.train_gpus < 0:
             raise ConfigError(f"--train-gpus={self.train_gpus!r} is not allowed: 0 or more")
+        if self.max_parallel_trainings < 0:
+            raise ConfigError(
+                f"--max-parallel-trainings={self.max_parallel_trainings!r} is not allowed: "
+                "0 (no limit) or more"
+            )

@@ -183,7 +183,7 @@ def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> di
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         try:
             cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
-            local_deployment = DeploymentOptions(retries=False)
+            local_deployment = DeploymentOptions(retries=False, max_parallel_trainings=1)
             create_pipeline(local_deployment)(**pipeline_arguments(config, cache_dir))
         except RuntimeError as error:
             status, failure = "failed", error

@@ -150,3 +150,9 @@ def test_unknown_task_exits_2(tmp_path, capsys):
     assert "--task='weather' is not allowed: one of ('sentiment', 'forecast')" in (
         capsys.readouterr().err
     )
+
+
+def test_parallel_trainings_can_be_capped(tmp_path):
+    loop = compiled(tmp_path, "--max-parallel-trainings", "2")["root"]["dag"]["tasks"]["for-loop-1"]
+    assert loop["iteratorPolicy"]["parallelismLimit"] == 2
+    assert "iteratorPolicy" not in compiled(tmp_path)["root"]["dag"]["tasks"]["for-loop-1"]
