@@ -13,9 +13,8 @@ import tensorflow as tf
 
 from components.common import features as F
 from components.common.config import FORECAST, TrainConfig
-from components.common.io import tfrecord_files
 from components.train.models import build_forecaster
-from components.train.train import Learning
+from components.train.train import Learning, feature_target_pairs
 from components.transform.forecast import read_window_config
 
 MONITOR = "val_loss"
@@ -23,18 +22,11 @@ MONITOR = "val_loss"
 
 def window_dataset(transformed_dir: str, split: str, lookback: int) -> tf.data.Dataset:
     """(history, target) pairs of one period's windows, scaled."""
-    feature_spec = {
-        F.HISTORY_KEY: tf.io.FixedLenFeature([lookback], tf.float32),
-        F.TARGET_KEY: tf.io.FixedLenFeature([], tf.float32),
-    }
-
-    def parse(record):
-        window = tf.io.parse_single_example(record, feature_spec)
-        return window[F.HISTORY_KEY], window[F.TARGET_KEY]
-
-    files = tfrecord_files(transformed_dir, split)
-    return tf.data.TFRecordDataset(files, compression_type="GZIP").map(
-        parse, num_parallel_calls=tf.data.AUTOTUNE
+    return feature_target_pairs(
+        transformed_dir,
+        split,
+        (F.HISTORY_KEY, tf.io.FixedLenFeature([lookback], tf.float32)),
+        (F.TARGET_KEY, tf.io.FixedLenFeature([], tf.float32)),
     )
 
 

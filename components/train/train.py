@@ -45,20 +45,32 @@ def read_transform_config(transform_graph_dir: str) -> TransformConfig:
     return TransformConfig(**read_json(f"{transform_graph_dir}/{TRANSFORM_CONFIG_FILE}"))
 
 
-def transformed_dataset(transformed_dir: str, split: str, max_seq_len: int) -> tf.data.Dataset:
-    """(token_ids, label) pairs of one transformed split."""
-    feature_spec = {
-        F.TOKEN_IDS_KEY: tf.io.FixedLenFeature([max_seq_len], tf.int64),
-        F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
-    }
+def feature_target_pairs(
+    transformed_dir: str,
+    split: str,
+    features: tuple[str, tf.io.FixedLenFeature],
+    target: tuple[str, tf.io.FixedLenFeature],
+) -> tf.data.Dataset:
+    """(features, target) pairs of one split of a transform's tf.Examples."""
+    feature_spec = dict([features, target])
 
     def parse(record):
         example = tf.io.parse_single_example(record, feature_spec)
-        return example[F.TOKEN_IDS_KEY], example[F.LABEL_KEY]
+        return example[features[0]], example[target[0]]
 
     files = tfrecord_files(transformed_dir, split)
     return tf.data.TFRecordDataset(files, compression_type="GZIP").map(
         parse, num_parallel_calls=tf.data.AUTOTUNE
+    )
+
+
+def transformed_dataset(transformed_dir: str, split: str, max_seq_len: int) -> tf.data.Dataset:
+    """(token_ids, label) pairs of one transformed split."""
+    return feature_target_pairs(
+        transformed_dir,
+        split,
+        (F.TOKEN_IDS_KEY, tf.io.FixedLenFeature([max_seq_len], tf.int64)),
+        (F.LABEL_KEY, tf.io.FixedLenFeature([], tf.int64)),
     )
 
 
