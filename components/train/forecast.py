@@ -35,7 +35,7 @@ def forecast_learning(
 ) -> Learning:
     window = read_window_config(transform_graph_dir)
     return Learning(
-        build_model=lambda: build_forecaster(
+        build_model=lambda _train_windows: build_forecaster(
             config.model_type,
             window.lookback,
             config.units,

@@ -11,6 +11,8 @@ import keras
 
 from components.common import features as F
 
+EMBEDDING_LAYER = "embedding"
+
 
 def _recurrent_layers(model_type: str, units: int, sequences_out: bool) -> list[keras.layers.Layer]:
     """The recurrent stack; with `sequences_out`, its last layer returns every time step."""
@@ -77,7 +79,7 @@ def build_model(
     recurrent features in training.
     """
     token_ids = keras.Input(shape=(max_seq_len,), dtype="int64", name=F.TOKEN_IDS_KEY)
-    x = keras.layers.Embedding(vocab_size, embedding_dim)(token_ids)
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name=EMBEDDING_LAYER)(token_ids)
     if dropout:
         x = keras.layers.SpatialDropout1D(dropout)(x)
     x = _recurrent_features(x, model_type, units, dense_units, pooling, dropout)

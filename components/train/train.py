@@ -26,7 +26,8 @@ import tensorflow as tf
 from components.common import features as F
 from components.common.config import FORECAST, SENTIMENT, TrainConfig, TransformConfig
 from components.common.io import atomic_directory, read_json, tfrecord_files, write_json
-from components.train.models import build_model
+from components.train.embeddings import ppmi_svd_vectors
+from components.train.models import EMBEDDING_LAYER, build_model
 from components.transform.transform import TRANSFORM_CONFIG_FILE
 
 logger = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
 class Learning:
     """What a task trains: its model, loss, data and the eval metric early stopping watches."""
 
-    build_model: Callable[[], keras.Model]
+    build_model: Callable[[tf.Tensor], keras.Model]  # Given the train split's features.
     loss: str
     metrics: list
     monitor: str
@@ -208,21 +209,34 @@ class Learning:
     settings: dict  # Which transform output the model was fitted to, for model_info.json.
 
 
+def sentiment_model(
+    config: TrainConfig, transform_config: TransformConfig, train_ids: tf.Tensor
+) -> keras.Model:
+    """The classifier `config` describes, its embedding started as `config.embedding_init` says."""
+    model = build_model(
+        config.model_type,
+        transform_config.vocab_size,
+        transform_config.max_seq_len,
+        config.embedding_dim,
+        config.units,
+        config.dense_units,
+        config.pooling,
+        config.dropout,
+    )
+    if config.embedding_init == "ppmi-svd":
+        vectors = ppmi_svd_vectors(
+            train_ids.numpy(), transform_config.vocab_size, config.embedding_dim, config.seed
+        )
+        model.get_layer(EMBEDDING_LAYER).set_weights([vectors])
+    return model
+
+
 def sentiment_learning(
     config: TrainConfig, transformed_dir: str, transform_graph_dir: str
 ) -> Learning:
     transform_config = read_transform_config(transform_graph_dir)
     return Learning(
-        build_model=lambda: build_model(
-            config.model_type,
-            transform_config.vocab_size,
-            transform_config.max_seq_len,
-            config.embedding_dim,
-            config.units,
-            config.dense_units,
-            config.pooling,
-            config.dropout,
-        ),
+        build_model=lambda train_ids: sentiment_model(config, transform_config, train_ids),
         loss="binary_crossentropy",
         metrics=["accuracy"],
         monitor=MONITOR,
@@ -256,7 +270,8 @@ def run_train(
     stopping = EarlyStoppingWithCheckpoints(
         config.patience, checkpoint_dir, learning.monitor, learning.higher_is_better
     )
-    model = stopping.resume() or learning.build_model()
+    train_features, train_targets = in_memory(learning.train, "train")
+    model = stopping.resume() or learning.build_model(train_features)
     if not model.compiled:
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -267,7 +282,6 @@ def run_train(
     model.summary(print_fn=lambda line, **_: summary_lines.append(line))
     logger.info("%s", "\n".join(summary_lines))
 
-    train_features, train_targets = in_memory(learning.train, "train")
     num_train = len(train_targets)
     train = (
         tf.data.Dataset.from_tensor_slices((train_features, train_targets))

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from components.common import features as F
+from components.common.config import ConfigError, TrainConfig, TransformConfig
+from components.train.embeddings import (
+    VECTOR_STD,
+    cooccurrence_counts,
+    ppmi_svd_vectors,
+    truncated_svd_vectors,
+)
+from components.train.models import EMBEDDING_LAYER
+from components.train.train import in_memory, run_train, sentiment_model, transformed_dataset
+
+PAD, OOV = F.PAD_ID, F.OOV_ID
+
+
+def test_counts_weigh_pairs_by_distance_and_skip_padding_and_oov():
+    counts = cooccurrence_counts(np.array([[PAD, 2, 3, OOV, 4]]), vocab_size=5)
+    expected = np.zeros((5, 5), np.float32)
+    expected[2, 3] = expected[3, 2] = 1.0  # Adjacent.
+    expected[3, 4] = expected[4, 3] = 1 / 2  # The OOV between them still counts as a position.
+    expected[2, 4] = expected[4, 2] = 1 / 3
+    np.testing.assert_allclose(counts, expected)
+
+
+def test_words_used_alike_get_similar_vectors():
+    # Two topics of four words each; within a topic, two interchangeable words (10 and 11, 12
+    # and 13) never appear together but always among the same neighbours.
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(400):
+        topic, pair = ([2, 3, 4, 5], [10, 11]) if rng.random() < 0.5 else ([6, 7, 8, 9], [12, 13])
+        words = list(rng.choice(topic, size=11))
+        words.insert(rng.integers(12), rng.choice(pair))
+        rows.append([PAD] * 4 + words)
+    vectors = ppmi_svd_vectors(np.array(rows), vocab_size=16, dim=4, seed=0)
+
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    assert unit[10] @ unit[11] > 0.9
+    assert unit[12] @ unit[13] > 0.9
+    assert unit[10] @ unit[12] < 0.5
+    assert vectors.shape == (16, 4) and vectors.dtype == np.float32
+    # Ids never seen get no direction (up to round-off).
+    assert np.abs(vectors[[PAD, OOV, 14, 15]]).max() < 1e-6
+    assert vectors.std() == pytest.approx(VECTOR_STD, rel=1e-4)
+
+
+def test_more_dimensions_than_the_matrix_has_are_zero():
+    vectors = truncated_svd_vectors(np.eye(3, dtype=np.float32), dim=5, seed=0)
+    assert vectors.shape == (3, 5)
+    assert np.abs(vectors[:, 3:]).max() == 0
+
+
+def test_no_words_near_each_other_is_a_clear_error():
+    with pytest.raises(ValueError, match="no two in-vocabulary words near each other"):
+        ppmi_svd_vectors(np.array([[PAD, PAD, 2], [OOV, 3, OOV]]), vocab_size=4, dim=2, seed=0)
+
+
+def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, transformed):
+    transform_config = TransformConfig(vocab_size=24, max_seq_len=40)  # The fixture's.
+    train_ids, _ = in_memory(transformed_dataset(transformed["data"], "train", 40), "train")
+    config = TrainConfig(embedding_dim=4, units=4, dense_units=4, embedding_init="ppmi-svd")
+
+    model = sentiment_model(config, transform_config, train_ids)
+    expected = ppmi_svd_vectors(train_ids.numpy(), 24, 4, config.seed)
+    np.testing.assert_array_equal(model.get_layer(EMBEDDING_LAYER).get_weights()[0], expected)
+
+    config = TrainConfig(**{**vars(config), "epochs": 2, "batch_size": 16})
+    info = run_train(config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
+    assert info["train_config"]["embedding_init"] == "ppmi-svd"
+    with pytest.raises(ConfigError, match="--embedding-init='glove'"):
+        TrainConfig(embedding_init="glove")
