@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 # Neighbours on each side that count as a word's context, each weighted 1/distance.
 WINDOW = 5
 # The most frequent ids serve as contexts: rarer contexts add noise, and memory grows with them
-# (the counts are vocab_size x CONTEXT_IDS: 1.6 GB of float64 for 20,000 words).
+# (the counts are vocab_size x CONTEXT_IDS).
 CONTEXT_IDS = 10_000
 # Context frequencies raised to this power (word2vec's), which damps PMI's bias to rare contexts.
 CONTEXT_SMOOTHING = 0.75
@@ -44,27 +44,37 @@ def cooccurrence_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
     Each pair counts 1/distance; padding and out-of-vocabulary ids count for nothing.
     """
     context_ids = min(CONTEXT_IDS, vocab_size)
-    counts = np.zeros(vocab_size * context_ids)
+    # float32 totals, each distance's float64 counts added in place: the largest arrays alive at
+    # once are one of each (2.4 GB for 20,000 words).
+    counts = np.zeros(vocab_size * context_ids, dtype=np.float32)
     for distance in range(1, WINDOW + 1):
         before, after = ids[:, :-distance].ravel(), ids[:, distance:].ravel()
         for words, contexts in ((before, after), (after, before)):
             real = (words >= F.RESERVED_IDS) & (contexts >= F.RESERVED_IDS)
             real &= contexts < context_ids
             pairs = words[real] * context_ids + contexts[real]
-            counts += np.bincount(pairs, minlength=counts.size) / distance
-    return counts.reshape(vocab_size, context_ids).astype(np.float32)
+            weights = np.full(len(pairs), 1 / distance)
+            counts += np.bincount(pairs, weights=weights, minlength=counts.size)
+    return counts.reshape(vocab_size, context_ids)
 
 
 def positive_pmi(counts: np.ndarray) -> np.ndarray:
-    """max(0, log P(word, context) / (P(word) P(context))), with smoothed context frequencies."""
-    total = counts.sum()
-    word_totals = counts.sum(axis=1, keepdims=True)
-    context_weights = counts.sum(axis=0, keepdims=True) ** CONTEXT_SMOOTHING
+    """max(0, log P(word, context) / (P(word) P(context))), with smoothed context frequencies.
+
+    Computed in place: `counts` becomes the result, so no second matrix of its size is needed.
+    """
+    total = counts.sum(dtype=np.float64)
+    word_totals = counts.sum(axis=1, keepdims=True, dtype=np.float64)
+    context_weights = counts.sum(axis=0, keepdims=True, dtype=np.float64) ** CONTEXT_SMOOTHING
     context_totals = context_weights / context_weights.sum() * total
+    pmi = counts
     with np.errstate(divide="ignore", invalid="ignore"):
-        pmi = np.log(counts * total / (word_totals * context_totals))
+        pmi *= (total / context_totals).astype(np.float32)
+        pmi /= word_totals.astype(np.float32)
+        np.log(pmi, out=pmi)
     # Pairs never seen (log 0) and words never seen (0/0) carry no association.
-    return np.nan_to_num(np.maximum(pmi, 0), nan=0.0)
+    np.maximum(pmi, 0, out=pmi)
+    return np.nan_to_num(pmi, copy=False, nan=0.0)
 
 
 def truncated_svd_vectors(matrix: np.ndarray, dim: int, seed: int) -> np.ndarray:
