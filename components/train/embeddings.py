@@ -26,6 +26,8 @@ WINDOW = 5
 # The most frequent ids serve as contexts: rarer contexts add noise, and memory grows with them
 # (the counts are vocab_size x CONTEXT_IDS).
 CONTEXT_IDS = 10_000
+# Words counted per pass (see cooccurrence_counts): 160 MB of float64 with 10,000 contexts.
+ROW_BLOCK = 2_000
 # Context frequencies raised to this power (word2vec's), which damps PMI's bias to rare contexts.
 CONTEXT_SMOOTHING = 0.75
 # Randomized SVD (Halko, Martinsson and Tropp, 2011): extra directions sketched and power
@@ -44,18 +46,23 @@ def cooccurrence_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
     Each pair counts 1/distance; padding and out-of-vocabulary ids count for nothing.
     """
     context_ids = min(CONTEXT_IDS, vocab_size)
-    # float32 totals, each distance's float64 counts added in place: the largest arrays alive at
-    # once are one of each (2.4 GB for 20,000 words).
-    counts = np.zeros(vocab_size * context_ids, dtype=np.float32)
+    counts = np.zeros((vocab_size, context_ids), dtype=np.float32)
     for distance in range(1, WINDOW + 1):
         before, after = ids[:, :-distance].ravel(), ids[:, distance:].ravel()
         for words, contexts in ((before, after), (after, before)):
             real = (words >= F.RESERVED_IDS) & (contexts >= F.RESERVED_IDS)
             real &= contexts < context_ids
-            pairs = words[real] * context_ids + contexts[real]
-            weights = np.full(len(pairs), 1 / distance)
-            counts += np.bincount(pairs, weights=weights, minlength=counts.size)
-    return counts.reshape(vocab_size, context_ids)
+            words, contexts = words[real], contexts[real]
+            # np.bincount sums in float64; counting a block of rows at a time keeps that
+            # temporary small (ROW_BLOCK x context_ids) beside the float32 totals.
+            for first in range(0, vocab_size, ROW_BLOCK):
+                rows = min(ROW_BLOCK, vocab_size - first)
+                in_block = (words >= first) & (words < first + rows)
+                pairs = (words[in_block] - first) * context_ids + contexts[in_block]
+                weights = np.full(len(pairs), 1 / distance)
+                block = np.bincount(pairs, weights=weights, minlength=rows * context_ids)
+                counts[first : first + rows] += block.reshape(rows, context_ids)
+    return counts
 
 
 def positive_pmi(counts: np.ndarray) -> np.ndarray:
