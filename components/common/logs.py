@@ -1,6 +1,8 @@
 """Logging for component processes: timestamped lines a person watching a run can follow."""
 
 import logging
+import resource
+import time
 
 
 def configure() -> None:
@@ -12,8 +14,5 @@ def configure() -> None:
 
 def step_stats(start: float) -> dict:
     """Wall seconds since `start` (time.monotonic()) and this process's peak memory so far."""
-    import resource
-    import time
-
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux.
     return {"seconds": time.monotonic() - start, "peak_rss_mb": round(peak_kib / 1024, 1)}
