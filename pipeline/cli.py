@@ -28,7 +28,14 @@ from components.common.config import (
 )
 from pipeline.compile import compile_pipeline
 from pipeline.deployment import DeploymentOptions
-from pipeline.submit import TOKEN_ENV, SubmitOptions, parse_params, submit
+from pipeline.submit import (
+    COOKIES_ENV,
+    TOKEN_ENV,
+    SubmitError,
+    SubmitOptions,
+    parse_params,
+    submit,
+)
 
 # Command-line names that differ from the config field they set.
 _OPTION_NAMES = {"model_type": "model"}
@@ -132,8 +139,10 @@ def build_parser(
         "submit",
         help="upload the pipeline to Kubeflow Pipelines and start a run",
         description="Uploads the pipeline (a new version only when it changed), creates a run "
-        "or a recurring run, and prints its id and link. Credentials: the kfp client's own "
-        f"sources, ${TOKEN_ENV}, or --token-file; never a command-line value.",
+        "or a recurring run, and prints its id and link. It first refuses a Kubeflow Pipelines "
+        f"backend too old for the DAG. Credentials: an API token (${TOKEN_ENV} or --token-file) "
+        f"or a login's session cookie (${COOKIES_ENV} or --cookie-file); never a command-line "
+        "value, never printed.",
         allow_abbrev=False,
     )
     _add_dataclass_options(submit_parser, SubmitOptions, "submit options")
@@ -251,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"lstm-pipeline: error: {error}", file=sys.stderr)
         return 2
+    except SubmitError as error:
+        print(f"lstm-pipeline: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

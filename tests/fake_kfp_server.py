@@ -1,14 +1,17 @@
 """A small Kubeflow Pipelines v2beta1 REST server on 127.0.0.1 that records what it receives.
 
-It implements the endpoints the kfp client calls for `lstm-pipeline submit`: pipelines and
-their versions (list, upload), experiments (list, create), runs (create, get) and recurring runs
-(create), keeping state in memory like the real API server.
+It implements the endpoints the kfp client calls for `lstm-pipeline submit`: healthz (with the
+release it claims to be), pipelines and their versions (list, upload; per namespace),
+experiments (list, create), runs (create, get) and recurring runs (create), keeping state in
+memory like the real API server. It can serve over TLS and answer any endpoint with an HTTP
+error whose message repeats the request's headers, as a careless proxy's would.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -35,6 +38,10 @@ class State:
     runs: dict = field(default_factory=dict)
     recurring_runs: dict = field(default_factory=dict)
     requests: list = field(default_factory=list)
+    tag_name: str = "2.17.0"
+    multi_user: bool = False
+    # (method, path regular expression) -> HTTP status to answer instead.
+    failures: dict = field(default_factory=dict)
     # The states a run reports on successive GETs; the last one repeats.
     run_states: list = field(default_factory=lambda: ["RUNNING", "SUCCEEDED"])
 
@@ -72,6 +79,26 @@ def make_handler(state: State):
             state.requests.append(request)
             return request
 
+        def _failed(self, request: Request) -> bool:
+            status = next(
+                (
+                    status
+                    for (method, pattern), status in state.failures.items()
+                    if method == request.method and re.fullmatch(pattern, request.path)
+                ),
+                None,
+            )
+            if status is not None:
+                self._send(
+                    status,
+                    {
+                        "error": "refused",
+                        "code": 7,
+                        "message": f"refused a request with headers {request.headers}",
+                    },
+                )
+            return status is not None
+
         def _send(self, status: int, payload: dict) -> None:
             body = json.dumps(payload).encode()
             self.send_response(status)
@@ -82,11 +109,26 @@ def make_handler(state: State):
 
         def do_GET(self):
             request = self._request()
+            if self._failed(request):
+                return
             query_filter = request.query.get("filter", [None])[0]
+            namespace = request.query.get("namespace", [""])[0]
             if request.path == f"{API}/healthz":
-                return self._send(200, {"multi_user": False})
+                return self._send(
+                    200,
+                    {
+                        "commit_sha": "0123abc",
+                        "tag_name": state.tag_name,
+                        "multi_user": state.multi_user,
+                        "pipeline_store": "database",
+                    },
+                )
             if request.path == f"{API}/pipelines":
-                found = [p for p in state.pipelines.values() if _matches(query_filter, p)]
+                found = [
+                    p
+                    for p in state.pipelines.values()
+                    if p["namespace"] == namespace and _matches(query_filter, p)
+                ]
                 return self._send(200, {"pipelines": found} if found else {})
             if match := re.fullmatch(f"{API}/pipelines/([^/]+)/versions", request.path):
                 found = [
@@ -96,7 +138,11 @@ def make_handler(state: State):
                 ]
                 return self._send(200, {"pipeline_versions": found} if found else {})
             if request.path == f"{API}/experiments":
-                found = [e for e in state.experiments.values() if _matches(query_filter, e)]
+                found = [
+                    e
+                    for e in state.experiments.values()
+                    if (e.get("namespace") or "") == namespace and _matches(query_filter, e)
+                ]
                 return self._send(200, {"experiments": found} if found else {})
             if match := re.fullmatch(f"{API}/runs/([^/]+)", request.path):
                 run = state.runs[match[1]]
@@ -107,10 +153,13 @@ def make_handler(state: State):
 
         def do_POST(self):
             request = self._request()
+            if self._failed(request):
+                return
             if request.path == f"{API}/pipelines/upload":
                 pipeline = {
                     "pipeline_id": str(uuid.uuid4()),
                     "display_name": _uploaded_name(request),
+                    "namespace": request.query.get("namespace", [""])[0],
                 }
                 state.pipelines[pipeline["pipeline_id"]] = pipeline
                 # Like the real server, a new pipeline starts with a version of its own name.
@@ -149,12 +198,19 @@ def make_handler(state: State):
 
 
 class FakeKfpServer:
-    """Context manager: a fake API server on a free loopback port, with `.url` and `.state`."""
+    """Context manager: a fake API server on a free loopback port, with `.url` and `.state`;
+    over HTTPS with the given certificate chain and key files."""
 
-    def __init__(self):
+    def __init__(self, certificate: str = "", key: str = ""):
         self.state = State()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.state))
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http"
+        if certificate:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certificate, key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> FakeKfpServer:

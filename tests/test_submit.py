@@ -4,15 +4,24 @@ This is how the cluster path is tested: the real kfp client talks HTTP to a serv
 implements the v2beta1 endpoints it calls, and the test checks what the server received.
 """
 
+import datetime
+import ipaddress
 import json
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from pipeline.cli import main
+from pipeline.submit import MIN_BACKEND_VERSION
 from tests.fake_kfp_server import API, FakeKfpServer
 
 TOKEN = "s3cr3t-token-value"
+COOKIE_VALUE = "c00kie-session-value"
+COOKIES = f"oauth2_proxy_kubeflow={COOKIE_VALUE}"
 
 
 @pytest.fixture
@@ -24,10 +33,17 @@ def server():
 def submit(server, capsys, *args) -> tuple[int, dict, str]:
     status = main(["submit", "--host", server.url, "--poll-seconds", "0.01", *args])
     out, err = capsys.readouterr()
-    # The result is the one JSON object submit prints; anything else on stdout is not ours.
-    results = [line for line in out.splitlines() if line.startswith("{")]
-    assert len(results) <= 1, out
-    return status, json.loads(results[0]) if results else {}, out + err
+    # stdout carries the one JSON result and nothing else (the kfp client's links go to stderr).
+    assert len(out.splitlines()) <= 1, out
+    return status, json.loads(out) if out else {}, out + err
+
+
+def one_line_error(output: str) -> str:
+    """The error submit ended with; it is one line, and no traceback came before it."""
+    assert "Traceback" not in output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("lstm-pipeline: error: "), output
+    return last
 
 
 def test_submit_uploads_creates_a_run_and_prints_its_link(server, capsys, monkeypatch):
@@ -81,12 +97,16 @@ def test_resubmitting_unchanged_code_reuses_the_pipeline_version(server, capsys)
     assert changed["pipeline_version_id"] != first["pipeline_version_id"]
 
 
-def test_wait_follows_the_run_and_fails_when_it_fails(server, capsys):
-    status, result, _ = submit(server, capsys, "--wait")
+def test_wait_follows_the_run_and_fails_when_it_fails(server, capsys, monkeypatch):
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    status, result, output = submit(server, capsys, "--wait")
     assert status == 0 and result["state"] == "SUCCEEDED"
     server.state.run_states = ["RUNNING", "RUNNING", "FAILED"]
-    status, result, _ = submit(server, capsys, "--wait")
+    status, result, more_output = submit(server, capsys, "--wait")
     assert status == 1 and result["state"] == "FAILED"
+    run_polls = [r for r in server.state.requests if r.method == "GET" and "/runs/" in r.path]
+    assert len(run_polls) == 2 + 3
+    assert TOKEN not in output + more_output
 
 
 def test_schedule_creates_a_recurring_run(server, capsys, tmp_path):
@@ -136,6 +156,9 @@ def test_forecast_submits_the_forecast_pipeline_under_its_name(server, capsys):
         (["--param", "lookback=10"], "--param='lookback=10' is not allowed"),
         (["--param", "epochs=many"], "epochs is a int"),
         (["--schedule", "0 0 3 * * *", "--wait"], "--wait is not allowed with --schedule"),
+        (["--ui-host", "kubeflow.example.com"], "--ui-host='kubeflow.example.com' is not allowed"),
+        (["--ssl-ca-cert", "no/such/ca.pem"], "--ssl-ca-cert='no/such/ca.pem' is not allowed"),
+        (["--cookie-file", "no/such/cookie"], "--cookie-file='no/such/cookie' is not allowed"),
     ],
 )
 def test_bad_values_exit_2_before_contacting_the_cluster(server, capsys, args, message):
@@ -143,3 +166,168 @@ def test_bad_values_exit_2_before_contacting_the_cluster(server, capsys, args, m
     assert status == 2
     assert message in output
     assert not server.state.requests
+
+
+@pytest.mark.parametrize(
+    "release, lacking",
+    [
+        ("2.4.0", "dsl.Collected over artifacts (the champion's input) and the steps' security"),
+        ("2.15.0", "lacks the steps' security context:"),
+        ("2.16.0rc1", "lacks the steps' security context:"),
+    ],
+)
+def test_a_backend_too_old_for_the_dag_is_refused_before_anything_is_uploaded(
+    server, capsys, release, lacking
+):
+    server.state.tag_name = release
+    status, _, output = submit(server, capsys)
+    assert status == 2
+    error = one_line_error(output)
+    assert f"runs Kubeflow Pipelines {release}, which lacks" in error and lacking in error
+    assert f"needs {MIN_BACKEND_VERSION} or newer" in error
+    assert [r.path for r in server.state.requests] == [f"{API}/healthz"]
+
+
+@pytest.mark.parametrize("release", ["2.16.0", "2.17.0", "v2.18.1"])
+def test_a_recent_enough_backend_is_accepted(server, capsys, release):
+    server.state.tag_name = release
+    assert submit(server, capsys)[0] == 0
+    assert server.state.runs
+
+
+def test_a_backend_without_a_release_needs_the_check_turned_off(server, capsys):
+    server.state.tag_name = "unknown"  # What a self-built API server reports.
+    status, _, output = submit(server, capsys)
+    assert status == 2
+    assert "reports Kubeflow Pipelines version 'unknown'" in one_line_error(output)
+    assert "--no-check-backend-version" in output and not server.state.runs
+    assert submit(server, capsys, "--no-check-backend-version")[0] == 0
+    assert server.state.runs
+
+
+def test_multi_user_submits_into_the_profile_namespace_and_links_the_dashboard(server, capsys):
+    server.state.multi_user = True
+    args = ["--namespace", "team-a", "--ui-host", "https://kubeflow.example.com/_/pipeline/"]
+    status, result, _ = submit(server, capsys, *args)
+    assert status == 0
+    (pipeline,) = server.state.pipelines.values()
+    assert pipeline["namespace"] == "team-a"
+    (experiment,) = server.state.experiments.values()
+    assert experiment["namespace"] == "team-a"
+    (run,) = server.state.runs.values()
+    assert result["url"] == (
+        f"https://kubeflow.example.com/_/pipeline/?ns=team-a#/runs/details/{run['run_id']}"
+    )
+    # Resubmitting finds the profile's own pipeline and experiment (both listed in team-a).
+    assert submit(server, capsys, *args)[0] == 0
+    assert len(server.state.pipelines) == 1 and len(server.state.experiments) == 1
+    lists = [r for r in server.state.requests if r.path == f"{API}/pipelines"]
+    assert lists and all(r.query["namespace"] == ["team-a"] for r in lists)
+
+
+def test_the_link_uses_the_ui_host_and_no_namespace_in_single_user(server, capsys):
+    status, result, _ = submit(server, capsys, "--ui-host", "http://localhost:8081")
+    (run,) = server.state.runs.values()
+    assert status == 0
+    assert result["url"] == f"http://localhost:8081/#/runs/details/{run['run_id']}"
+
+
+@pytest.mark.parametrize("source", ["environment", "file"])
+def test_a_login_cookie_goes_with_every_request_and_is_never_printed(
+    server, capsys, monkeypatch, tmp_path, source
+):
+    args = []
+    if source == "environment":
+        monkeypatch.setenv("KFP_COOKIES", COOKIES)
+    else:
+        (tmp_path / "cookies").write_text(COOKIES + "\n")
+        args = ["--cookie-file", str(tmp_path / "cookies")]
+    status, _, output = submit(server, capsys, "--wait", *args)
+    assert status == 0
+    assert len(server.state.requests) > 5
+    assert all(r.headers.get("cookie") == COOKIES for r in server.state.requests)
+    assert COOKIE_VALUE not in output
+
+
+def write_certificates(directory) -> tuple[str, str, str]:
+    """A CA, and a certificate it signed for 127.0.0.1 with its key: (ca, chain, key) files."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject, issuer, public_key, signing_key, is_ca, extra=()):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        )
+        for extension in extra:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = certificate("test CA", "test CA", ca_key.public_key(), ca_key, True)
+    served = certificate(
+        "127.0.0.1",
+        "test CA",
+        server_key.public_key(),
+        ca_key,
+        False,
+        [x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])],
+    )
+    files = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    files[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files[1].write_bytes(served.public_bytes(serialization.Encoding.PEM))
+    files[2].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return tuple(str(f) for f in files)
+
+
+def test_a_private_ca_certificate_verifies_an_https_api(capsys, tmp_path):
+    ca, chain, key = write_certificates(tmp_path)
+    with FakeKfpServer(chain, key) as https_server:
+        status, _, output = submit(https_server, capsys)
+        assert status == 1
+        assert "CERTIFICATE_VERIFY_FAILED" in one_line_error(output)
+        assert not https_server.state.runs
+        status, result, _ = submit(https_server, capsys, "--ssl-ca-cert", ca, "--wait")
+        assert status == 0 and result["state"] == "SUCCEEDED"
+        assert result["url"].startswith(https_server.url)
+
+
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", f"{API}/healthz", 401),
+        ("POST", f"{API}/pipelines/upload", 500),
+        ("POST", f"{API}/experiments", 403),
+        ("POST", f"{API}/runs", 403),
+        ("GET", f"{API}/runs/[^/]+", 503),  # While following the run (--wait).
+    ],
+)
+def test_an_http_error_ends_in_one_line_without_the_credentials(
+    server, capsys, monkeypatch, method, path, status
+):
+    monkeypatch.setenv("KFP_TOKEN", TOKEN)
+    monkeypatch.setenv("KFP_COOKIES", COOKIES)
+    server.state.failures[(method, path)] = status
+    exit_status, _, output = submit(server, capsys, "--wait")
+    assert exit_status == 1
+    error = one_line_error(output)
+    assert f"--host={server.url} answered {status}" in error
+    # The fake repeats the request's headers in its message, as a careless proxy would.
+    assert "refused a request with headers" in error
+    assert TOKEN not in output and COOKIE_VALUE not in output
+    if status in (401, 403):
+        assert "KFP_TOKEN or --token-file" in error
