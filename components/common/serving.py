@@ -21,6 +21,7 @@ import tensorflow_transform as tft
 
 from components.common import features as F
 from components.common.artifacts import MODEL_FILE, read_window_config
+from components.common.io import exists, isdir, listdir
 from components.common.tasks import FORECAST, SENTIMENT
 
 DECISION_THRESHOLD = 0.5
@@ -89,16 +90,15 @@ def write_serving_model(task: str, transform_graph_dir: str, model: keras.Model,
 
 def newest_version(export_dir: str) -> str | None:
     """The newest numbered version folder under a serving destination, or None if none."""
-    if not export_dir or not tf.io.gfile.isdir(export_dir):
+    if not export_dir or not isdir(export_dir):
         return None
-    names = [name.rstrip("/") for name in tf.io.gfile.listdir(export_dir)]
-    versions = sorted((int(name) for name in names if name.isdigit()), reverse=True)
+    versions = sorted((int(name) for name in listdir(export_dir) if name.isdigit()), reverse=True)
     return f"{export_dir.rstrip('/')}/{versions[0]}" if versions else None
 
 
 def resolve_version_dir(model_dir: str) -> str:
     """`model_dir` itself if it is a SavedModel, else its newest numbered version."""
-    if tf.saved_model.contains_saved_model(model_dir):
+    if exists(f"{model_dir.rstrip('/')}/{tf.saved_model.SAVED_MODEL_FILENAME_PB}"):
         return model_dir
     version = newest_version(model_dir)
     if version is None:

@@ -14,9 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-import tensorflow as tf
-
-from components.common.io import copy_tree
+from components.common.io import copy_tree, exists, open_file, rmtree
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +26,10 @@ def _read_key(artifact_dir: str) -> str:
     path = f"{artifact_dir}/{KEY_FILE}"
     # An input made outside the pipeline has no key: fall back to its path, which never matches
     # a cached entry made from different data unless the path is the same.
-    return tf.io.gfile.GFile(path).read() if tf.io.gfile.exists(path) else artifact_dir
+    if not exists(path):
+        return artifact_dir
+    with open_file(path) as f:
+        return f.read()
 
 
 def step_key(step: str, params: Mapping, input_dirs: Sequence[str]) -> str:
@@ -37,22 +38,9 @@ def step_key(step: str, params: Mapping, input_dirs: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def file_fingerprint(path: str) -> list:
-    """Names, sizes and modification times of a file or of every file below a folder."""
-    if not tf.io.gfile.isdir(path):
-        stat = tf.io.gfile.stat(path)
-        return [[path, stat.length, stat.mtime_nsec]]
-    entries = []
-    for root, _, files in sorted(tf.io.gfile.walk(path)):
-        for name in sorted(files):
-            stat = tf.io.gfile.stat(f"{root}/{name}")
-            entries.append([f"{root}/{name}", stat.length, stat.mtime_nsec])
-    return entries
-
-
 def _replace(source: str, destination: str) -> None:
-    if tf.io.gfile.exists(destination):
-        tf.io.gfile.rmtree(destination)
+    if exists(destination):
+        rmtree(destination)
     copy_tree(source, destination)
 
 
@@ -65,7 +53,7 @@ def run_cached(
 ) -> bool:
     """Fills `outputs` (name -> folder) from the cache or by `compute()`; True when reused."""
     entry = f"{cache_dir}/{step}-{key}" if cache_dir else ""
-    if entry and tf.io.gfile.exists(f"{entry}/{_COMPLETE}"):
+    if entry and exists(f"{entry}/{_COMPLETE}"):
         for name, path in outputs.items():
             _replace(f"{entry}/{name}", path)
         logger.info(
@@ -74,11 +62,11 @@ def run_cached(
         return True
     compute()
     for path in outputs.values():
-        with tf.io.gfile.GFile(f"{path}/{KEY_FILE}", "w") as f:
+        with open_file(f"{path}/{KEY_FILE}", "w") as f:
             f.write(key)
     if entry:
         for name, path in outputs.items():
             _replace(path, f"{entry}/{name}")
-        with tf.io.gfile.GFile(f"{entry}/{_COMPLETE}", "w") as f:
+        with open_file(f"{entry}/{_COMPLETE}", "w") as f:
             f.write(key)  # GFile creates nothing for an empty write.
     return False

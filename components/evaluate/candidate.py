@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from components.common import features as F
 from components.common.artifacts import EVALUATION_FILE
-from components.common.io import atomic_directory, write_json
+from components.common.io import atomic_directory, local_copy, write_json
 from components.common.serving import load_trained_model, write_serving_model
 
 
@@ -25,11 +25,15 @@ def candidate_signature(task: str, transform_graph_dir: str, model_dir: str) -> 
     model = load_trained_model(model_dir)
     with tempfile.TemporaryDirectory() as scratch:
         path = write_serving_model(task, transform_graph_dir, model, f"{scratch}/candidate")
-        yield served_signature(path)
+        with served_signature(path) as serve:
+            yield serve
 
 
-def served_signature(saved_model_dir: str):
-    return tf.saved_model.load(saved_model_dir).signatures[F.SERVING_SIGNATURE]
+@contextlib.contextmanager
+def served_signature(saved_model_dir: str) -> Iterator:
+    """The serving signature of a SavedModel, wherever it is (s3:// is read from a copy)."""
+    with local_copy(saved_model_dir) as local:
+        yield tf.saved_model.load(local).signatures[F.SERVING_SIGNATURE]
 
 
 def predict(

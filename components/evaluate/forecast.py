@@ -132,7 +132,11 @@ def plot_test_period(x: np.ndarray, actual: np.ndarray, forecast: np.ndarray, ti
 
 
 def _served_forecasts(path: str, windows: dict, examples_dir: str, horizon: int) -> np.ndarray:
-    serve = served_signature(path)
+    with served_signature(path) as serve:
+        return _forecasts_of(serve, path, windows, examples_dir, horizon)
+
+
+def _forecasts_of(serve, path: str, windows: dict, examples_dir: str, horizon: int) -> np.ndarray:
     inputs = serve.structured_input_signature[1]
     if F.SERVING_VALUES_KEY not in inputs:
         raise ServedModelMismatch(

@@ -157,10 +157,11 @@ def run_sentiment_evaluate(
     served = None
     if previous:
         # The model already serving, on the very same raw test reviews.
-        serve = served_signature(previous)
+        with served_signature(previous) as serve:
+            served_probabilities = predict_texts(serve, texts)
         served = {
             "path": previous,
-            "accuracy": classification_metrics(labels, predict_texts(serve, texts))["accuracy"],
+            "accuracy": classification_metrics(labels, served_probabilities)["accuracy"],
         }
     blessed, reasons = blessing(metrics, config, served and served["accuracy"])
     result = {

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 import numpy as np
-import tensorflow as tf
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
@@ -27,6 +26,7 @@ from components.common import features as F
 from components.common.artifacts import SERIES_FILE
 from components.common.config import ConfigError, IngestConfig, SeriesConfig
 from components.common.examples import POINT_FEATURES
+from components.common.io import glob, isdir, open_file
 from components.ingest.shared import (
     QUARANTINE,
     position_order,
@@ -130,8 +130,8 @@ def quarantined(
 
 def csv_files(location: str) -> list[str]:
     """The csv files of a series: the file itself, or each `*.csv` in a folder, by name."""
-    if tf.io.gfile.isdir(location):
-        return sorted(tf.io.gfile.glob(FileSystems.join(location, "*.csv")))
+    if isdir(location):
+        return sorted(glob(FileSystems.join(location, "*.csv")))
     return [location]
 
 
@@ -141,7 +141,7 @@ def check_csv_columns(location: str, source_spec: str, series: SeriesConfig) -> 
     if not files:
         raise ConfigError(f"--source={source_spec!r} is not allowed: no .csv files in {location}")
     for path in files:
-        with tf.io.gfile.GFile(path, "rb") as f:
+        with open_file(path, "rb") as f:
             first_line = f.readline().decode("utf-8-sig", errors="replace")
         header = next(csv.reader([first_line]), [])
         for option, column in [("date_field", series.date_field)] + [

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
-import tensorflow as tf
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -24,6 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from components.common import features as F
 from components.common.config import IngestConfig, Source
 from components.common.examples import REVIEW_FEATURES
+from components.common.io import isdir
 from components.ingest.shared import (
     QUARANTINE,
     IngestError,
@@ -270,7 +270,7 @@ class ReadDelimited(beam.PTransform):
         self._kind, self._path, self._config = kind, path, config
 
     def expand(self, root):
-        if not tf.io.gfile.isdir(self._path):
+        if not isdir(self._path):
             return self._read(root, self._path, None)
         reads = [
             self._read(root, FileSystems.join(self._path, f"{split}*.{self._kind}"), split)

@@ -21,8 +21,7 @@ from components.common import features as F
 from components.common.artifacts import COUNTS_FILE, QUARANTINE_DIR, read_counts
 from components.common.config import IngestConfig
 from components.common.examples import to_tf_example
-from components.common.io import EXAMPLES_SUFFIX, examples_prefix
-from components.common.step_cache import file_fingerprint
+from components.common.io import EXAMPLES_SUFFIX, examples_prefix, file_versions
 
 # The tag of the Beam outputs that carry quarantine lines.
 QUARANTINE = "quarantine"
@@ -163,4 +162,4 @@ def source_fingerprint(config: IngestConfig) -> list:
         return [source.location, str(builder.version), builder.data_dir]
     if source.kind == "sine":
         return ["sine"]  # Generated: the options that shape it are in the step's key already.
-    return file_fingerprint(source.location)
+    return file_versions(source.location)

@@ -6,9 +6,8 @@ import logging
 import time
 
 import keras
-import tensorflow as tf
 
-from components.common.io import read_json, write_json
+from components.common.io import exists, local_file, makedirs, read_json, remove, rename, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +59,13 @@ class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
 
     def resume(self) -> keras.Model | None:
         """The model of the last finished epoch, with the callback's state, if one was saved."""
-        if not self.checkpoint_dir or not tf.io.gfile.exists(self._path(PROGRESS_FILE)):
+        if not self.checkpoint_dir or not exists(self._path(PROGRESS_FILE)):
             return None
         progress = read_json(self._path(PROGRESS_FILE))
         self.history, self.wait = progress["history"], progress["wait"]
         self.best_epoch, self.best_value = progress["best_epoch"], progress["best_value"]
-        model = keras.saving.load_model(self._path(progress["state_file"]))
+        with local_file(self._path(progress["state_file"]), "r") as state:
+            model = keras.saving.load_model(state)
         logger.info("train: resuming after epoch %d from %s", self.epochs_done, self.checkpoint_dir)
         return model
 
@@ -89,14 +89,16 @@ class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _save(self, epoch: int, improved: bool) -> None:
-        tf.io.gfile.makedirs(self.checkpoint_dir)
+        makedirs(self.checkpoint_dir)
         state_file = f"state-{epoch + 1}.keras"
-        self.model.save(self._path(state_file))
+        with local_file(self._path(state_file), "w") as state:
+            self.model.save(state)
         if improved:
             # Keras insists on the .weights.h5 ending, so the incomplete file is named before it.
             incomplete = self._path(f"incomplete-{BEST_WEIGHTS_FILE}")
-            self.model.save_weights(incomplete)
-            tf.io.gfile.rename(incomplete, self._path(BEST_WEIGHTS_FILE), True)
+            with local_file(incomplete, "w") as weights:
+                self.model.save_weights(weights)
+            rename(incomplete, self._path(BEST_WEIGHTS_FILE))
         progress = {
             "history": self.history,
             "best_epoch": self.best_epoch,
@@ -105,16 +107,15 @@ class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):
             "state_file": state_file,
         }
         write_json(self._path(f"{PROGRESS_FILE}.incomplete"), progress)
-        tf.io.gfile.rename(
-            self._path(f"{PROGRESS_FILE}.incomplete"), self._path(PROGRESS_FILE), True
-        )
+        rename(self._path(f"{PROGRESS_FILE}.incomplete"), self._path(PROGRESS_FILE))
         if epoch:
             stale = self._path(f"state-{epoch}.keras")
-            if tf.io.gfile.exists(stale):
-                tf.io.gfile.remove(stale)
+            if exists(stale):
+                remove(stale)
 
     def restore_best(self) -> None:
         if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
-        elif self.checkpoint_dir and tf.io.gfile.exists(self._path(BEST_WEIGHTS_FILE)):
-            self.model.load_weights(self._path(BEST_WEIGHTS_FILE))
+        elif self.checkpoint_dir and exists(self._path(BEST_WEIGHTS_FILE)):
+            with local_file(self._path(BEST_WEIGHTS_FILE), "r") as weights:
+                self.model.load_weights(weights)

@@ -28,7 +28,7 @@ from components.common.artifacts import (
     MODEL_SUMMARY_FILE,
 )
 from components.common.config import TrainConfig
-from components.common.io import atomic_directory, read_json, write_json
+from components.common.io import atomic_directory, exists, read_json, rmtree, write_json
 from components.common.step_cache import run_cached, step_key
 from components.common.tasks import FORECAST, SENTIMENT, TASKS
 from components.train.callbacks import EarlyStoppingWithCheckpoints, EpochLog
@@ -89,8 +89,8 @@ def run_train(
         }
         write_json(f"{staging}/{HISTORY_FILE}", history)
         write_json(f"{staging}/{MODEL_INFO_FILE}", info)
-    if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
-        tf.io.gfile.rmtree(checkpoint_dir)  # The finished model supersedes it.
+    if checkpoint_dir and exists(checkpoint_dir):
+        rmtree(checkpoint_dir)  # The finished model supersedes it.
     logger.info(
         "train: %s with %d parameters, best epoch %d of %d (%s %.4f)",
         config.model_type,
