@@ -27,7 +27,7 @@ from components.common.config import (
     task_defaults,
 )
 from pipeline.compile import compile_pipeline
-from pipeline.deployment import DeploymentOptions
+from pipeline.deployment import STEP_RESOURCES, DeploymentOptions
 from pipeline.submit import (
     COOKIES_ENV,
     TOKEN_ENV,
@@ -92,6 +92,38 @@ def _from_args(cls, args: argparse.Namespace, **extra):
     return cls(**{field.name: getattr(args, field.name) for field in _plain_fields(cls)}, **extra)
 
 
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `compile` and `submit` that shape the compiled pipeline."""
+    _add_dataclass_options(parser, DeploymentOptions, "cluster options")
+    defaults = ", ".join(
+        f"{step}={r.cpu},{r.memory} {r.timeout_seconds}s" for step, r in STEP_RESOURCES.items()
+    )
+    parser.add_argument(
+        "--step-resources",
+        action="append",
+        default=[],
+        metavar="STEP=CPU,MEMORY",
+        help="a step's CPU request and memory request and limit, e.g. train=2,8Gi "
+        f"(repeatable; defaults: {defaults})",
+    )
+    parser.add_argument(
+        "--step-timeout",
+        action="append",
+        default=[],
+        metavar="STEP=SECONDS",
+        help="how long one attempt of a step may run, e.g. train=43200 (repeatable)",
+    )
+
+
+def _deployment_from_args(args: argparse.Namespace) -> DeploymentOptions:
+    return _from_args(
+        DeploymentOptions,
+        args,
+        step_resources=tuple(args.step_resources),
+        step_timeouts=tuple(args.step_timeout),
+    )
+
+
 def config_from_args(args: argparse.Namespace, beam_args: Sequence[str]) -> PipelineConfig:
     stages = {stage: _from_args(cls, args) for stage, cls in STAGE_CONFIGS.items()}
     return PipelineConfig(**stages, beam_args=tuple(beam_args))
@@ -114,7 +146,7 @@ def build_parser(
     )
     compile_parser.add_argument("--output", required=True, help="YAML file to write")
     _add_dataclass_options(compile_parser, TaskConfig, "task options")
-    _add_dataclass_options(compile_parser, DeploymentOptions, "cluster options")
+    _add_cluster_options(compile_parser)
 
     run_parser = commands.add_parser(
         "run",
@@ -154,7 +186,7 @@ def build_parser(
         metavar="KEY=VALUE",
         help="a pipeline parameter for the run, e.g. epochs=3 (repeatable)",
     )
-    _add_dataclass_options(submit_parser, DeploymentOptions, "cluster options")
+    _add_cluster_options(submit_parser)
 
     predict_parser = commands.add_parser(
         "predict", help="classify texts with an exported model", allow_abbrev=False
@@ -236,13 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compile":
             defaults = task_defaults(_from_args(TaskConfig, args).task)
-            compile_pipeline(args.output, defaults, _from_args(DeploymentOptions, args))
+            compile_pipeline(args.output, defaults, _deployment_from_args(args))
             print(f"wrote {args.output}")
         elif args.command == "submit":
             defaults = task_defaults(_from_args(TaskConfig, args).task)
             params = parse_params(args.param, defaults)
             options = _from_args(SubmitOptions, args, params=params)
-            result = submit(options, _from_args(DeploymentOptions, args), defaults)
+            result = submit(options, _deployment_from_args(args), defaults)
             print(json.dumps(result))
             if result.get("state", "SUCCEEDED") != "SUCCEEDED":
                 return 1

@@ -15,6 +15,11 @@ def compile_pipeline(
     options: DeploymentOptions = DeploymentOptions(),  # noqa: B008 - frozen
 ) -> str:
     """Writes the IR YAML of the pipeline of the task `defaults` names, deployed as `options`
-    say and its parameters defaulting to `defaults`, to `output_path`."""
+    say and its parameters defaulting to `defaults`, to `output_path`.
+
+    Raises:
+        ConfigError: for what a cluster cannot run, such as an image no registry serves.
+    """
+    options.check_for_cluster()
     compiler.Compiler().compile(create_pipeline(defaults, options), package_path=output_path)
     return output_path

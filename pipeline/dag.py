@@ -15,6 +15,7 @@ from kfp import dsl, kubernetes
 
 from components.baseline.component import baseline
 from components.common.config import STAGE_CONFIGS, PipelineConfig, task_defaults
+from components.common.provenance import code_version
 from components.common.tasks import FORECAST, SENTIMENT, TASKS
 from components.compare.component import compare
 from components.evaluate.component import evaluate_forecast, evaluate_sentiment
@@ -28,8 +29,10 @@ from pipeline.deployment import (
     RETRY_BACKOFF_FACTOR,
     RETRY_MAX_DURATION,
     RUN_AS_USER,
-    STEP_RESOURCES,
+    S3_ENDPOINT_ENV,
+    S3_SECRET_KEYS,
     TFDS_CACHE_PATH,
+    UNCACHED_STEPS,
     DeploymentOptions,
 )
 
@@ -64,10 +67,11 @@ def step_task_names(task: str) -> dict[str, str]:
 
 
 def _deploy(task, step: str, options: DeploymentOptions):
-    resources = STEP_RESOURCES[step]
-    task.set_container_image(options.image)
-    task.set_cpu_request(resources.cpu_request).set_cpu_limit(resources.cpu_limit)
-    task.set_memory_request(resources.memory_request).set_memory_limit(resources.memory_limit)
+    resources = options.resources(step)
+    task.set_container_image(options.train_image if step == "train" else options.image)
+    task.set_cpu_request(resources.cpu)
+    task.set_memory_request(resources.memory).set_memory_limit(resources.memory)
+    kubernetes.set_timeout(task, resources.timeout_seconds)
     if options.retries:
         task.set_retry(
             resources.retries,
@@ -75,10 +79,14 @@ def _deploy(task, step: str, options: DeploymentOptions):
             backoff_factor=RETRY_BACKOFF_FACTOR,
             backoff_max_duration=RETRY_MAX_DURATION,
         )
-    task.set_caching_options(options.enable_caching)
+    task.set_caching_options(options.cache and step not in UNCACHED_STEPS)
     kubernetes.set_security_context(
         task, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER, run_as_non_root=True
     )
+    if options.s3_endpoint:
+        task.set_env_variable(S3_ENDPOINT_ENV, options.s3_endpoint)
+    if options.s3_credentials_secret:
+        kubernetes.use_secret_as_env(task, options.s3_credentials_secret, S3_SECRET_KEYS)
     if step == "ingest" and options.tfds_cache_pvc:
         kubernetes.mount_pvc(task, pvc_name=options.tfds_cache_pvc, mount_path=TFDS_CACHE_PATH)
         task.set_env_variable("TFDS_DATA_DIR", TFDS_CACHE_PATH)
@@ -90,7 +98,8 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict) -> None:
     """Adds the task's steps to the pipeline being defined; each step's component gets the
     pipeline `parameters` named like its inputs, and the task where it takes one."""
     spec = TASKS[task]
-    values = {**parameters, "task": task}
+    # The code every step must run, fixed at compile time and part of each step's cache key.
+    values = {**parameters, "task": task, "code_version": code_version()}
 
     def step(name: str, **artifacts) -> dsl.PipelineTask:
         component = STEP_COMPONENTS[task][name]

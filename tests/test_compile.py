@@ -12,9 +12,11 @@ from components.common.config import (
     WindowConfig,
     task_defaults,
 )
+from components.common.provenance import code_version
 from components.common.tasks import FORECAST, SENTIMENT, TASKS
 from pipeline.cli import main
 from pipeline.dag import pipeline_arguments, step_task_names
+from pipeline.deployment import STEP_RESOURCES, DeploymentOptions, registry_host
 
 
 def compiled(tmp_path, *args) -> dict:
@@ -114,32 +116,173 @@ def test_every_step_uses_a_parameter_and_every_parameter_reaches_a_step(tmp_path
 def test_image_and_resources_are_set_on_every_step(tmp_path):
     spec = compiled(tmp_path, "--image", "registry.example/lstm:1")
     executors = spec["deploymentSpec"]["executors"]
+    platform = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert len(executors) == len(TASKS[SENTIMENT].steps) == 8
     assert {e["container"]["image"] for e in executors.values()} == {"registry.example/lstm:1"}
-    for executor in executors.values():
+    for step, task_name in step_task_names(SENTIMENT).items():
+        container = executors[f"exec-{task_name}"]["container"]
         # Steps import the installed project; nothing is pip-installed when a step starts.
-        assert "pip install" not in " ".join(executor["container"]["command"])
-        assert {"resourceCpuRequest", "resourceMemoryLimit"} <= set(
-            executor["container"]["resources"]
+        assert "pip install" not in " ".join(container["command"])
+        expected = STEP_RESOURCES[step]
+        assert container["resources"]["resourceCpuRequest"] == expected.cpu
+        assert "resourceCpuLimit" not in container["resources"]  # Idle cores may be used.
+        assert container["resources"]["resourceMemoryRequest"] == expected.memory
+        assert container["resources"]["resourceMemoryLimit"] == expected.memory
+        # Every attempt of every step has a deadline.
+        assert platform[f"exec-{task_name}"]["activeDeadlineSeconds"] == str(
+            expected.timeout_seconds
         )
-    train = executors["exec-train-sentiment"]["container"]["resources"]
-    evaluate = executors["exec-evaluate-sentiment"]["container"]["resources"]
-    assert float(train["resourceCpuRequest"]) > float(evaluate["resourceCpuRequest"])
-    assert "accelerator" not in train
+    assert "accelerator" not in executors["exec-train-sentiment"]["container"]["resources"]
 
 
-def test_gpu_caching_and_retries(tmp_path):
-    spec = compiled(tmp_path, "--train-gpus", "2", "--gpu-type", "NVIDIA_L4", "--no-enable-caching")
+def cores(cpu: str) -> float:
+    return float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+
+
+def test_default_requests_schedule_on_a_4_cpu_kind_cluster():
+    # Kubernetes' and Kubeflow Pipelines' own pods on such a cluster request about 2 CPUs; the
+    # steps that can run at once (transform beside baseline, a training beside baseline) must
+    # fit in the other 2, and each in the memory of a laptop's node.
+    assert all(cores(r.cpu) <= 1 for r in STEP_RESOURCES.values())
+    assert all(int(r.memory.removesuffix("Gi")) <= 6 for r in STEP_RESOURCES.values())
+
+
+def test_resources_and_timeouts_can_be_set_per_step(tmp_path, capsys):
+    spec = compiled(
+        tmp_path,
+        "--step-resources",
+        "train=3,12Gi",
+        "--step-timeout",
+        "train=60",
+        "--step-timeout",
+        "ingest=120",
+    )
     train = spec["deploymentSpec"]["executors"]["exec-train-sentiment"]["container"]["resources"]
-    assert train["accelerator"]["resourceType"] == "NVIDIA_L4"
-    assert train["accelerator"]["resourceCount"] == "2"
-    tasks = step_tasks(spec)
+    assert (train["resourceCpuRequest"], train["resourceMemoryLimit"]) == ("3", "12Gi")
+    platform = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert platform["exec-train-sentiment"]["activeDeadlineSeconds"] == "60"
+    assert platform["exec-ingest-sentiment"]["activeDeadlineSeconds"] == "120"
+    evaluate = spec["deploymentSpec"]["executors"]["exec-evaluate-sentiment"]["container"]
+    assert evaluate["resources"]["resourceCpuRequest"] == STEP_RESOURCES["evaluate"].cpu
+    for option, value, message in [
+        ("--step-resources", "train=3", "STEP=CPU,MEMORY such as train=2,8Gi"),
+        ("--step-resources", "train=many,8Gi", "STEP=CPU,MEMORY such as train=2,8Gi"),
+        ("--step-resources", "trainer=1,1Gi", "STEP=VALUE with STEP one of ["),
+        ("--step-timeout", "train=0", "STEP=SECONDS, SECONDS > 0"),
+    ]:
+        assert main(["compile", "--output", str(tmp_path / "p.yaml"), option, value]) == 2
+        assert f"{option}={value!r} is not allowed: {message}" in capsys.readouterr().err
+
+
+def test_caching_is_off_for_steps_with_outside_effects_and_no_cache_turns_it_all_off(tmp_path):
+    cached = step_tasks(compiled(tmp_path))
+    uncached = {"evaluate-sentiment", "export"}  # They read and push the serving destination.
+    for name, task in cached.items():
+        assert task["cachingOptions"] == ({} if name in uncached else {"enableCache": True}), name
+    tasks = step_tasks(compiled(tmp_path, "--no-cache"))
     assert set(tasks) == set(step_task_names(SENTIMENT).values())
     assert all(task["cachingOptions"] == {} for task in tasks.values())  # {} means off.
     assert tasks["ingest-sentiment"]["retryPolicy"]["maxRetryCount"] == 3
     assert tasks["ingest-sentiment"]["retryPolicy"]["backoffFactor"] == 2.0
-    cached = step_tasks(compiled(tmp_path))
-    assert all(task["cachingOptions"] == {"enableCache": True} for task in cached.values())
+
+
+def test_every_step_is_keyed_on_and_checks_the_code_it_was_compiled_from(tmp_path):
+    # KFP's cache key holds a step's inputs and image string, not what the image contains.
+    for task in step_tasks(compiled(tmp_path)).values():
+        value = task["inputs"]["parameters"]["code_version"]["runtimeValue"]["constant"]
+        assert value == code_version()
+
+
+def test_the_train_step_runs_the_gpu_image_when_it_has_gpus(tmp_path, capsys):
+    spec = compiled(
+        tmp_path,
+        "--image",
+        "registry.example/lstm:1",
+        "--train-gpus",
+        "2",
+        "--gpu-type",
+        "NVIDIA_L4",
+    )
+    executors = spec["deploymentSpec"]["executors"]
+    train = executors.pop("exec-train-sentiment")["container"]
+    assert train["image"] == "registry.example/lstm:1-gpu"
+    assert train["resources"]["accelerator"]["resourceType"] == "NVIDIA_L4"
+    assert train["resources"]["accelerator"]["resourceCount"] == "2"
+    assert {e["container"]["image"] for e in executors.values()} == {"registry.example/lstm:1"}
+    digest = "registry.example/lstm@sha256:" + "0" * 64
+    gpu_digest = "registry.example/lstm-gpu@sha256:" + "1" * 64
+    spec = compiled(tmp_path, "--image", digest, "--train-gpus", "1", "--gpu-image", gpu_digest)
+    assert (
+        spec["deploymentSpec"]["executors"]["exec-train-sentiment"]["container"]["image"]
+        == gpu_digest
+    )
+    assert (
+        main(
+            [
+                "compile",
+                "--output",
+                str(tmp_path / "p.yaml"),
+                "--image",
+                digest,
+                "--train-gpus",
+                "1",
+            ]
+        )
+        == 2
+    )
+    assert (
+        "is a digest: with --train-gpus, name the GPU build with --gpu-image"
+        in capsys.readouterr().err
+    )
+
+
+def test_a_cluster_image_must_name_its_registry_and_may_be_a_digest(tmp_path, capsys):
+    assert registry_host(DeploymentOptions().image) == "localhost:5001"
+    digest = "ghcr.io/example/lstm-pipeline@sha256:" + "ab" * 32
+    images = {
+        e["container"]["image"]
+        for e in compiled(tmp_path, "--image", digest)["deploymentSpec"]["executors"].values()
+    }
+    assert images == {digest}
+    for image, message in [
+        ("lstm-pipeline:0.1.0", "a cluster pulls images from a registry, so name one"),
+        ("example/lstm-pipeline:1", "a cluster pulls images from a registry, so name one"),
+        ("ghcr.io/Example/lstm", "an image reference"),
+        ("ghcr.io/example/lstm@sha256:123", "an image reference"),
+    ]:
+        for command in (
+            ["compile", "--output", str(tmp_path / "p.yaml")],
+            ["submit", "--host", "http://127.0.0.1:9"],
+        ):
+            assert main([*command, "--image", image]) == 2
+            assert f"--image={image!r} is not allowed: {message}" in capsys.readouterr().err
+
+
+def test_s3_paths_get_the_object_stores_endpoint_and_keys(tmp_path):
+    spec = compiled(
+        tmp_path,
+        "--s3-endpoint",
+        "http://seaweedfs.kubeflow:8333",
+        "--s3-credentials-secret",
+        "mlpipeline-minio-artifact",
+    )
+    platform = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        assert {"name": "AWS_ENDPOINT_URL", "value": "http://seaweedfs.kubeflow:8333"} in executor[
+            "container"
+        ]["env"]
+        (secret,) = platform[name]["secretAsEnv"]
+        assert secret["secretName"] == "mlpipeline-minio-artifact"
+        assert {(k["secretKey"], k["envVar"]) for k in secret["keyToEnv"]} == {
+            ("accesskey", "AWS_ACCESS_KEY_ID"),
+            ("secretkey", "AWS_SECRET_ACCESS_KEY"),
+        }
+    plain = compiled(tmp_path)
+    assert not any("env" in e["container"] for e in plain["deploymentSpec"]["executors"].values())
+    assert (
+        main(["compile", "--output", str(tmp_path / "p.yaml"), "--s3-endpoint", "seaweedfs:8333"])
+        == 2
+    )
 
 
 def step_tasks(spec: dict) -> dict:

@@ -15,6 +15,7 @@ from kfp import dsl
 
 from components.common import features as F
 from components.common.config import task_defaults
+from components.common.provenance import code_version
 from components.common.tasks import FORECAST
 from pipeline.cli import main
 from pipeline.dag import STEP_COMPONENTS, pipeline_arguments
@@ -33,6 +34,7 @@ def test_every_step_does_the_forecast_work_on_a_short_sine(tmp_path):
     arguments = pipeline_arguments(config)
     arguments["model_type"] = arguments.pop("model_types")[0]  # One ParallelFor iteration.
     arguments["task"] = FORECAST  # The constant the pipeline gives the steps shared by tasks.
+    arguments["code_version"] = code_version()  # The constant the pipeline gives every step.
     components = STEP_COMPONENTS[FORECAST]
     assert "baseline" not in components  # Persistence, in evaluate, is a forecast's yardstick.
 

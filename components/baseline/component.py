@@ -8,6 +8,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def baseline(
+    code_version: str,
     seed: int,
     cache_dir: str,
     examples: Input[Dataset],
@@ -15,6 +16,9 @@ def baseline(
     metrics: Output[Metrics],
 ):
     """Trains and scores the bag-of-n-grams linear baseline on the same review splits."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()

@@ -10,6 +10,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def compare(
+    code_version: str,
     task: str,
     cache_dir: str,
     models: Input[List[Model]],  # noqa: UP006
@@ -18,6 +19,9 @@ def compare(
     leaderboard_metrics: Output[Metrics],
 ):
     """Ranks the models trained in parallel by the task's eval metric; outputs the champion."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()

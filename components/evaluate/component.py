@@ -13,6 +13,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def evaluate_sentiment(
+    code_version: str,
     accuracy_threshold: float,
     max_regression: float,
     export_dir: str,
@@ -25,6 +26,9 @@ def evaluate_sentiment(
     classification_metrics: Output[ClassificationMetrics],
 ) -> bool:
     """Evaluates the serving model on the raw test reviews; returns whether it is blessed."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()
@@ -55,6 +59,7 @@ def evaluate_sentiment(
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def evaluate_forecast(
+    code_version: str,
     max_rmse_ratio: float,
     max_regression: float,
     export_dir: str,
@@ -67,6 +72,9 @@ def evaluate_forecast(
 ) -> bool:
     """Evaluates the serving forecaster on the raw test period against persistence; returns
     whether it is blessed."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()

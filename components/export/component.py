@@ -8,6 +8,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def export(
+    code_version: str,
     export_dir: str,
     task: str,
     cache_dir: str,
@@ -17,6 +18,9 @@ def export(
 ):
     """Writes the raw-text (or raw-values) SavedModel in TF Serving's layout
     (`<dir>/<version>/`), and pushes it to `export_dir` when one is given."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()

@@ -8,6 +8,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def ingest_sentiment(
+    code_version: str,
     source: str,
     data_dir: str,
     text_field: str,
@@ -22,6 +23,9 @@ def ingest_sentiment(
     examples: Output[Dataset],
 ):
     """Reads labeled reviews and writes train/eval/test tf.Examples."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()
@@ -45,6 +49,7 @@ def ingest_sentiment(
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def ingest_forecast(
+    code_version: str,
     source: str,
     max_quarantine_fraction: float,
     date_field: str,
@@ -62,6 +67,9 @@ def ingest_forecast(
 ):
     """Reads a series (a dated csv or a generated sine) and writes its train/eval/test periods
     as tf.Examples."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()

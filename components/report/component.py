@@ -12,6 +12,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def report_sentiment(
+    code_version: str,
     cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
@@ -23,6 +24,9 @@ def report_sentiment(
     report_page: Output[HTML],
 ):
     """Writes the sentiment run's report: the champion against the n-gram baseline."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()
@@ -46,6 +50,7 @@ def report_sentiment(
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def report_forecast(
+    code_version: str,
     cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
@@ -56,6 +61,9 @@ def report_forecast(
     report_page: Output[HTML],
 ):
     """Writes the forecast run's report: the champion against persistence."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()

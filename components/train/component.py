@@ -12,6 +12,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def train_sentiment(
+    code_version: str,
     model_type: str,
     epochs: int,
     batch_size: int,
@@ -32,6 +33,9 @@ def train_sentiment(
     tensorboard_logs: Output[Artifact],
 ):
     """Trains the recurrent classifier, early-stopped on eval-split accuracy."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()
@@ -68,6 +72,7 @@ def train_sentiment(
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def train_forecast(
+    code_version: str,
     model_type: str,
     epochs: int,
     batch_size: int,
@@ -86,6 +91,9 @@ def train_forecast(
     tensorboard_logs: Output[Artifact],
 ):
     """Trains the recurrent forecaster, early-stopped on the eval period's loss."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()

@@ -9,6 +9,7 @@ from components.common.images import DEFAULT_IMAGE
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def transform_sentiment(
+    code_version: str,
     vocab_size: int,
     max_seq_len: int,
     punctuation: str,
@@ -19,6 +20,9 @@ def transform_sentiment(
     transformed_examples: Output[Dataset],
 ):
     """Fits the tf.Transform vocabulary on train and maps every split to id sequences."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()
@@ -43,6 +47,7 @@ def transform_sentiment(
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def transform_forecast(
+    code_version: str,
     lookback: int,
     horizon: int,
     scaling: str,
@@ -53,6 +58,9 @@ def transform_forecast(
     transformed_examples: Output[Dataset],
 ):
     """Fits the tf.Transform scaling on the train period and cuts every period into windows."""
+    from components.common.provenance import check_code_version
+
+    check_code_version(code_version)
     import time
 
     start = time.monotonic()
