@@ -1,8 +1,10 @@
+import logging
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from components.common.artifacts import (
     HISTORY_FILE,
@@ -16,7 +18,7 @@ from components.common.tasks import SENTIMENT
 from components.conftest import TINY_TRAIN_CONFIG
 from components.train.models import build_model
 from components.train.sentiment import transformed_dataset
-from components.train.train import run_train, write_tensorboard_logs
+from components.train.train import log_devices, run_train, write_tensorboard_logs
 
 
 @pytest.mark.parametrize(
@@ -141,3 +143,10 @@ def test_learning_rate_decays_by_the_factor_each_epoch(tmp_path, transformed):
     assert rates == pytest.approx([0.01, 0.005, 0.0025])
     with pytest.raises(ConfigError, match="--learning-rate-decay=0.0"):
         TrainConfig(learning_rate_decay=0.0)
+
+
+def test_training_logs_the_devices_tensorflow_sees(caplog):
+    with caplog.at_level(logging.INFO, logger="components.train.train"):
+        log_devices()
+    (line,) = [r.getMessage() for r in caplog.records if "sees" in r.getMessage()]
+    assert line == f"train: TensorFlow {tf.__version__} sees CPU:0"  # No GPU on these machines.

@@ -56,6 +56,7 @@ def run_train(
     holds the state of an interrupted run, resumes after its last finished epoch.
     """
     spec = TASKS[task]
+    log_devices()
     learning = LEARNINGS[task](config, transformed_dir, transform_graph_dir)
     keras.utils.set_random_seed(config.seed)
     stopping = EarlyStoppingWithCheckpoints(
@@ -101,6 +102,14 @@ def run_train(
         stopping.history[stopping.monitor][stopping.best_epoch],
     )
     return info
+
+
+def log_devices() -> None:
+    """Logs what TensorFlow trains on: on a cluster with --train-gpus, whether the step's image
+    sees the GPUs the step was given (the pip TensorFlow finds them only with the NVIDIA
+    libraries of its and-cuda extra, which the GPU image adds)."""
+    devices = [d.name.removeprefix("/physical_device:") for d in tf.config.list_physical_devices()]
+    logger.info("train: TensorFlow %s sees %s", tf.__version__, ", ".join(devices))
 
 
 def fit(
