@@ -127,9 +127,7 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
     if outputs["report"]:
         summary["report"] = outputs["report"]["report_page"]["path"]
     summary["serving_model"] = (
-        outputs["export"]["serving_model"]["metadata"]["version_path"]
-        if outputs["export"]
-        else None
+        outputs["export"]["serving_model"]["metadata"]["version_uri"] if outputs["export"] else None
     )
     return summary
 

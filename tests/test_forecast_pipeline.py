@@ -98,7 +98,7 @@ def test_every_step_does_the_forecast_work_on_a_short_sine(tmp_path):
     )
     assert "<h2>Actual and forecast values (test period)</h2>" in open(page.path).read()
 
-    serve = tf.saved_model.load(serving_model.metadata["version_path"])
+    serve = tf.saved_model.load(serving_model.metadata["version_uri"])
     window = np.sin(2 * np.pi * np.arange(10) / 25)[np.newaxis].astype(np.float32)
     forecast = serve.signatures[F.SERVING_SIGNATURE](values=tf.constant(window))
     assert forecast[F.SERVING_FORECAST_KEY].shape == (1,)

@@ -42,8 +42,13 @@ def export(
         cache_dir,
         lambda: run_export(task, *inputs, serving_model.path, export_dir),
     )
+    version = resolve_version_dir(serving_model.path).rstrip("/").rsplit("/", 1)[-1]
     serving_model.metadata.update(
-        version_path=resolve_version_dir(serving_model.path),
+        version=version,
+        # Where the model is for copying to serving: under the artifact's URI (on a cluster the
+        # pipeline root's store), not the step's local path; and where it was pushed.
+        version_uri=f"{serving_model.uri.rstrip('/')}/{version}",
+        pushed_to=f"{export_dir.rstrip('/')}/{version}" if export_dir else "",
         reused=reused,
         **logs.step_stats(start),
     )
