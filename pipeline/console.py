@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import re
 import time
 from collections import deque
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -38,6 +40,8 @@ _OUTPUT_FILE = re.compile(r'"outputFile": "([^"]+)"')
 # kfp.local indents each step line it streams by these four spaces.
 _STREAM_INDENT = "    "
 LOG_TAIL_LINES = 10
+# kfp.local writes each task's results, artifact metadata included, to this file in its folder.
+EXECUTOR_OUTPUT_FILE = "executor_output.json"
 
 
 @dataclasses.dataclass
@@ -267,3 +271,102 @@ class LiveDisplay(PlainDisplay):
     def step_output(self, step: StepRun, line: str) -> None:
         if self.verbose:
             self._print(f"  {line}")
+
+
+def task_outputs_metadata(task_dir: str) -> dict[str, dict]:
+    """Output artifact name -> its metadata, from the results kfp.local wrote for a task."""
+    path = os.path.join(task_dir, EXECUTOR_OUTPUT_FILE)
+    if not task_dir or not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as results:
+        artifacts = json.load(results).get("artifacts", {})
+    return {name: found["artifacts"][0].get("metadata", {}) for name, found in artifacts.items()}
+
+
+def _merged(outputs: dict[str, dict]) -> dict:
+    merged = {}
+    for metadata in outputs.values():
+        merged.update(metadata)
+    return merged
+
+
+def step_figures(step: str, outputs: dict[str, dict]) -> str:
+    """The one or two figures that matter for a finished step, from its outputs' metadata."""
+    found = _merged(outputs)
+    figures = []
+    if "counts" in found:
+        counts = found["counts"]
+        figures.append(f"read {counts['read']:,}, quarantined {counts['quarantined']:,}")
+    if "vocabulary_size" in found:
+        figures.append(f"vocabulary {found['vocabulary_size']:,} words")
+    if "windows" in found:
+        figures.append(f"{found['windows']:,} windows")
+    if "best_epoch" in found:
+        scores = ", ".join(
+            f"{name.removeprefix('eval_').replace('_', ' ')} {found[name]:.4f}"
+            for name in ("eval_accuracy", "eval_rmse")
+            if name in found
+        )
+        figures.append(
+            f"{found.get('model_type', '')} best epoch {found['best_epoch']:g}: eval {scores}"
+        )
+    if "champion" in found:
+        figures.append(f"champion {found['champion']}")
+    if "blessed" in found:
+        scores = ", ".join(
+            f"test {name} {found[name]:.4f}" for name in ("accuracy", "rmse") if name in found
+        )
+        figures.append(f"{scores}, {'blessed' if found['blessed'] else 'not blessed'}")
+    if "baseline_accuracy" in found:
+        figures.append(f"test accuracy {found['baseline_accuracy']:.4f}")
+    if "version_path" in found:
+        figures.append(f"serving model {found['version_path']}")
+    if found.get("reused"):
+        figures.append("reused")
+    return "; ".join(figure for figure in figures if figure)
+
+
+def _scores(metrics: dict) -> str:
+    names = ("accuracy", "auc") if "accuracy" in metrics else ("rmse", "mae")
+    return "  ".join(
+        f"{name} {metrics[name]:.4f}" for name in names if metrics.get(name) is not None
+    )
+
+
+def result_rows(summary: dict, report_path: str, log_dir: str) -> list[tuple[str, str]]:
+    """The run's outcome in a few rows: scores beside the baseline's, blessing, where things are.
+
+    Plain rows rather than a table, so a path is never cut or wrapped where a person copies it.
+    """
+    rows = [("status", f"{summary['status']} in {summary['seconds']:.0f} s")]
+    model = summary.get("model")
+    test = summary.get("metrics", {}).get("test")
+    if model and test:
+        rows.append((f"test ({model['type']})", _scores(test)))
+    baseline = (summary.get("baseline") or {}).get("metrics") or (test or {}).get("persistence")
+    if baseline:
+        rows.append(("baseline", _scores(baseline)))
+    if "blessed" in summary:
+        verdict = "blessed" if summary["blessed"] else "not blessed"
+        rows.append(("blessing", f"{verdict}: {summary['blessing_reason']}"))
+    if summary.get("serving_model"):
+        rows.append(("serving model", summary["serving_model"]))
+    if summary.get("report"):
+        rows.append(("report", report_path))
+    rows.append(("step logs", log_dir))
+    return rows
+
+
+def print_rows(console: Console, rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows) + 2
+    for label, value in rows:
+        console.print(
+            f"[bold]{escape(label)}[/]{' ' * (width - len(label))}{escape(value)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def failure_line(step: StepRun) -> str:
+    """The command's last line when a step failed: the step, its own error, its log."""
+    return f"{step.label} failed: {step.error} (log: {step.log_path})"

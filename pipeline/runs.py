@@ -9,9 +9,8 @@ from __future__ import annotations
 import glob
 import json
 import os
-
-from rich.console import Console
-from rich.table import Table
+import sys
+from typing import TextIO
 
 RUN_SUMMARY_PATTERN = os.path.join("artifacts", "*", "run_summary.json")
 COLUMNS = ("started", "task", "model", "test", "baseline", "blessed", "seconds", "status", "report")
@@ -63,15 +62,15 @@ def find_runs(output_dir: str) -> list[dict]:
     return sorted(summaries, key=lambda s: s.get("started", ""), reverse=True)
 
 
-def print_runs(output_dir: str, console: Console | None = None) -> int:
-    """Prints the table of runs; returns how many there are."""
-    console = console or Console()
+def print_runs(output_dir: str, out: TextIO = sys.stdout) -> int:
+    """Prints the runs as aligned columns, the report path last and whole; returns how many."""
     runs = find_runs(output_dir)
     if not runs:
-        console.print(f"no runs under {output_dir}", markup=False, highlight=False)
+        out.write(f"no runs under {output_dir}\n")
         return 0
-    table = Table(*COLUMNS, title=f"runs under {output_dir}, newest first", title_justify="left")
-    for summary in runs:
-        table.add_row(*run_row(summary).values())
-    console.print(table)
+    rows = [dict(zip(COLUMNS, COLUMNS, strict=True))] + [run_row(summary) for summary in runs]
+    widths = {column: max(len(row[column]) for row in rows) for column in COLUMNS[:-1]}
+    for row in rows:
+        cells = [row[column].ljust(widths[column]) for column in COLUMNS[:-1]]
+        out.write("  ".join([*cells, row[COLUMNS[-1]]]) + "\n")
     return len(runs)

@@ -3,9 +3,7 @@
 import io
 import json
 
-from rich.console import Console
-
-from pipeline.runs import find_runs, print_runs, run_row
+from pipeline.runs import COLUMNS, find_runs, print_runs, run_row
 
 
 def write_summary(output_dir, run: str, **summary) -> None:
@@ -63,12 +61,15 @@ def test_runs_are_listed_newest_first_with_their_figures(tmp_path):
 
 def test_the_table_names_every_run_and_says_when_there_is_none(tmp_path):
     out = io.StringIO()
-    console = Console(file=out, width=250)
-    assert print_runs(str(tmp_path), console) == 0
+    assert print_runs(str(tmp_path), out) == 0
     assert f"no runs under {tmp_path}" in out.getvalue()
     write_summary(tmp_path, "b", **SENTIMENT)
     write_summary(tmp_path, "c", **FORECAST)
-    assert print_runs(str(tmp_path), console) == 2
-    table = out.getvalue()
-    assert table.index("forecast") < table.index("sentiment")
-    assert "accuracy 0.8531" in table and "/o/artifacts/b/report/report.html" in table
+    out = io.StringIO()
+    assert print_runs(str(tmp_path), out) == 2
+    header, newest, older = out.getvalue().splitlines()
+    assert header.split() == list(COLUMNS)
+    assert "forecast" in newest and "sentiment" in older
+    assert "accuracy 0.8531" in older and older.endswith("  /o/artifacts/b/report/report.html")
+    # Aligned: every column starts where its header does.
+    assert older.index("sentiment") == header.index("task") == newest.index("forecast")

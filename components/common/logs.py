@@ -32,9 +32,12 @@ def start_tensorflow_quietly() -> None:
     TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so they are caught at the file descriptor for those
     two calls. Only the lines of a machine without a CUDA driver are dropped; everything else
     printed meanwhile (and a failed driver call where a driver exists) is passed on.
+    TF_CPP_MIN_LOG_LEVEL defaults to 2 (errors only) in every runner, a container's too, whose
+    environment is not the command's.
     """
     if "tensorflow" in sys.modules:
         return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     with tempfile.TemporaryFile() as captured:
