@@ -1,9 +1,13 @@
 """The run console: kfp.local's stream split into step logs, events read, failures named."""
 
+import io
 import json
+import re
+
+from rich.console import Console
 
 from components.common import progress
-from pipeline.console import StepLogRouter
+from pipeline.console import LiveDisplay, PlainDisplay, StepLogRouter
 
 CYAN, GREEN, RED, RESET = "\033[96m", "\033[92m", "\033[91m", "\033[0m"
 
@@ -102,3 +106,61 @@ def test_a_stream_that_ends_inside_a_task_closes_it_as_failed(tmp_path):
     ]
     assert (tmp_path / "logs" / "transform.log").read_text() == "half\n"
     assert display.calls[-1] == ("finished", "transform", "failed", "half")
+
+
+def training_events() -> list[str]:
+    lines = []
+    for epoch in (1, 2):
+        lines.append(event_line(progress.EPOCH_STARTED, epoch=epoch, epochs=2, batches=3))
+        for batch in (1, 2, 3):
+            logs = {"loss": 0.7 - 0.1 * batch, "accuracy": 0.5 + 0.1 * batch}
+            lines.append(event_line(progress.BATCH_DONE, epoch=epoch, batch=batch, logs=logs))
+        logs = {"accuracy": 0.75, "loss": 0.41, "val_accuracy": 0.7, "val_loss": 0.5}
+        lines.append(event_line(progress.EPOCH_DONE, epoch=epoch, epochs=2, seconds=9.8, logs=logs))
+    return lines
+
+
+def run_display(tmp_path, display_class, terminal: bool, verbose: bool = False) -> str:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=120)
+    display = display_class(console, verbose, describe=lambda step: f"figures of {step.label}")
+    router = StepLogRouter(str(tmp_path / "logs"), display)
+    display.start()
+    router.write(kfp_task("ingest", ["reading"]))
+    router.write(kfp_task("train", ["model summary", *training_events()]))
+    router.write(kfp_task("evaluate", ["bad"], "FAILURE"))
+    router.close()
+    display.stop()
+    return out.getvalue()
+
+
+def test_plain_display_prints_a_line_per_step_start_end_and_epoch(tmp_path):
+    lines = run_display(tmp_path, PlainDisplay, terminal=False).splitlines()
+    assert lines == [
+        "ingest: started",
+        "ingest: succeeded in 0.0 s: figures of ingest",
+        "train: started",
+        "train: epoch 1/2: accuracy 0.7500 loss 0.4100, eval accuracy 0.7000 loss 0.5000 (9.8 s)",
+        "train: epoch 2/2: accuracy 0.7500 loss 0.4100, eval accuracy 0.7000 loss 0.5000 (9.8 s)",
+        "train: succeeded in 0.0 s: figures of train",
+        "evaluate: started",
+        "evaluate: failed after 0.0 s: bad",
+    ]
+
+
+def test_verbose_display_streams_every_step_line_too(tmp_path):
+    text = run_display(tmp_path, PlainDisplay, terminal=False, verbose=True)
+    assert "  reading\n" in text and "  model summary\n" in text
+    assert progress.EVENT_PREFIX not in text
+
+
+def test_live_display_keeps_the_step_and_epoch_lines_and_clears_its_bars(tmp_path):
+    text = run_display(tmp_path, LiveDisplay, terminal=True)
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    for line in (
+        "ingest: succeeded in 0.0 s: figures of ingest",
+        "train: epoch 2/2: accuracy 0.7500 loss 0.4100, eval accuracy 0.7000 loss 0.5000 (9.8 s)",
+        "evaluate: failed after 0.0 s: bad",
+    ):
+        assert line in plain
+    assert "reading" not in plain
