@@ -30,7 +30,7 @@ class PageView:
     images: list[dict]  # Each image's alt text, whether it loaded and its rendered width.
     console_errors: list[str]
     phone_scroll_width: int  # The page's width at phone width; more than PHONE_WIDTH scrolls.
-    wider_than_phone: list[str]  # Elements that stick out of the phone-wide page.
+    wider_than_phone: list[str]  # Elements sticking out of the phone-wide page.
     links: list[str]
 
 
@@ -58,9 +58,12 @@ def view_page(page_path: Path, screenshot: Path | None = None) -> PageView:
                 "width: i.getBoundingClientRect().width}))"
             )
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            # Outside a box of its own that scrolls sideways (a wide table's), that is.
             wider = page.evaluate(
-                "[...document.querySelectorAll('body *')]"
-                ".filter(e => e.getBoundingClientRect().right > innerWidth + 0.5)"
+                "[...document.querySelectorAll('body *')].filter(e => {"
+                " for (let p = e.parentElement; p; p = p.parentElement)"
+                "  if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return false;"
+                " return e.getBoundingClientRect().right > innerWidth + 0.5; })"
                 ".map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))"
             )
             links = page.evaluate("[...document.links].map(a => a.getAttribute('href'))")
