@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 
+from components.common import features as F
 from components.common.config import (
     STAGE_CONFIGS,
     ConfigError,
@@ -25,8 +26,9 @@ from components.common.config import (
     TaskConfig,
     task_defaults,
 )
+from pipeline.compile import compile_pipeline
 from pipeline.deployment import DeploymentOptions
-from pipeline.submit import TOKEN_ENV, SubmitOptions
+from pipeline.submit import TOKEN_ENV, SubmitOptions, parse_params, submit
 
 # Command-line names that differ from the config field they set.
 _OPTION_NAMES = {"model_type": "model"}
@@ -188,10 +190,11 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
 
 def predict(model_dir: str, texts: Iterable[str], out=sys.stdout) -> None:
     """Prints one JSON line per text, streaming in batches so memory stays flat."""
+    # Imported here, not at the top: TensorFlow takes seconds to import, which every other
+    # command (and --help) would pay.
     import tensorflow as tf
 
-    from components.common import features as F
-    from components.export.export import resolve_version_dir
+    from components.common.serving import resolve_version_dir
 
     serve = tf.saved_model.load(resolve_version_dir(model_dir)).signatures[F.SERVING_SIGNATURE]
     inputs = serve.structured_input_signature[1]
@@ -223,22 +226,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if args.command == "compile":
-            from pipeline.compile import compile_pipeline
-
             defaults = task_defaults(_from_args(TaskConfig, args).task)
-            compile_pipeline(args.output, _from_args(DeploymentOptions, args), defaults)
+            compile_pipeline(args.output, defaults, _from_args(DeploymentOptions, args))
             print(f"wrote {args.output}")
         elif args.command == "submit":
-            from pipeline.submit import parse_params, submit
-
             defaults = task_defaults(_from_args(TaskConfig, args).task)
             params = parse_params(args.param, defaults)
             options = _from_args(SubmitOptions, args, params=params)
-            result = submit(options, _from_args(DeploymentOptions, args), defaults=defaults)
+            result = submit(options, _from_args(DeploymentOptions, args), defaults)
             print(json.dumps(result))
             if result.get("state", "SUCCEEDED") != "SUCCEEDED":
                 return 1
         elif args.command == "run":
+            # Imported here, not at the top: it imports TensorFlow, which takes seconds that
+            # compile, submit and --help need not pay.
             from pipeline.local import run_local
 
             summary = run_local(config_from_args(args, beam_args), args.output_dir, args.reuse)

@@ -18,20 +18,23 @@ import warnings
 import tensorflow as tf
 from kfp import local
 
-from components.baseline.baseline import BASELINE_FILE
+from components.common.artifacts import (
+    BASELINE_FILE,
+    COUNTS_FILE,
+    EVALUATION_FILE,
+    LEADERBOARD_FILE,
+    MODEL_INFO_FILE,
+    REPORT_FILE,
+)
 from components.common.config import FORECAST, ConfigError, PipelineConfig
 from components.common.io import read_json, write_json
-from components.compare.compare import LEADERBOARD_FILE
-from components.evaluate.evaluate import EVALUATION_FILE
-from components.ingest.ingest import COUNTS_FILE
-from components.train.train import MODEL_INFO_FILE
-from pipeline.dag import STEP_NAMES, create_pipeline, pipeline_arguments
+from components.ingest.forecast import check_csv_columns
+from pipeline.dag import create_pipeline, pipeline_arguments, step_task_names
 from pipeline.deployment import DeploymentOptions
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "run_summary.json"
-REPORT_FILE = "report.html"
 ARTIFACTS_DIR = "artifacts"
 CACHE_DIR = "cache"
 # kfp.local writes each task's results, artifact metadata included, to this file in its folder.
@@ -53,10 +56,10 @@ def _task_outputs(task_dir: str) -> dict:
     return outputs
 
 
-def _step_task_dirs(run_dir: str, step: str) -> list[str]:
+def _step_task_dirs(run_dir: str, task_name: str) -> list[str]:
     """The folders of a step's tasks: one, or one per iteration of a ParallelFor."""
-    return [os.path.join(run_dir, step)] + sorted(
-        glob.glob(os.path.join(run_dir, "for-loop-*", step))
+    return [os.path.join(run_dir, task_name)] + sorted(
+        glob.glob(os.path.join(run_dir, "for-loop-*", task_name))
     )
 
 
@@ -80,8 +83,8 @@ def _step_status(tasks: list[dict]) -> dict:
 def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: float) -> dict:
     """The run summary from the artifacts the steps left in `run_dir`."""
     tasks = {
-        step: [outputs for d in _step_task_dirs(run_dir, step) if (outputs := _task_outputs(d))]
-        for step in STEP_NAMES
+        step: [outputs for d in _step_task_dirs(run_dir, name) if (outputs := _task_outputs(d))]
+        for step, name in step_task_names(config.task.task).items()
     }
     steps = {step: _step_status(step_tasks) for step, step_tasks in tasks.items()}
     outputs = {step: step_tasks[0] if step_tasks else {} for step, step_tasks in tasks.items()}
@@ -117,7 +120,7 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         summary["blessed"] = evaluation["blessed"]
         summary["blessing_reason"] = evaluation["blessing_reason"]
         summary["served_model"] = evaluation["served_model"]
-    if outputs["baseline"]:
+    if outputs.get("baseline"):
         summary["baseline"] = read_json(
             os.path.join(outputs["baseline"]["baseline_result"]["path"], BASELINE_FILE)
         )
@@ -135,6 +138,8 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
     """Checks what only this machine can tell, before any work: the source and output exist."""
     source = config.ingest.parsed_source
     if source.kind == "tfds":
+        # Imported here: tensorflow-datasets takes seconds to import, and only tfds sources
+        # need it.
         import tensorflow_datasets as tfds
 
         if source.location not in tfds.list_builders(with_community_datasets=False):
@@ -147,8 +152,6 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
             f"--source={config.ingest.source!r} is not allowed: {source.location} does not exist"
         )
     if source.kind == "csv" and config.task.task == FORECAST:
-        from components.ingest.timeseries import check_csv_columns
-
         check_csv_columns(source.location, config.ingest.source, config.series)
     try:
         os.makedirs(output_dir, exist_ok=True)
@@ -184,7 +187,7 @@ def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> di
         try:
             cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
             local_deployment = DeploymentOptions(retries=False, max_parallel_trainings=1)
-            create_pipeline(local_deployment)(**pipeline_arguments(config, cache_dir))
+            create_pipeline(config, local_deployment)(**pipeline_arguments(config, cache_dir))
         except RuntimeError as error:
             status, failure = "failed", error
     new_runs = sorted(set(os.listdir(pipeline_root)) - earlier_runs)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from components.common.tasks import SENTIMENT, TASKS
 from components.conftest import SHARED_TFDS_DIR
 from pipeline.cli import main
-from pipeline.dag import STEP_NAMES
 
 pytestmark = pytest.mark.skipif(
     not SHARED_TFDS_DIR.exists(), reason="needs the prepared tfds data in ../shared/tfds"
@@ -31,7 +31,7 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     summary = blessed_run
     assert summary["status"] == "succeeded"
     assert summary["config"]["ingest"]["max_examples"] == 500
-    for step in STEP_NAMES:
+    for step in TASKS[SENTIMENT].steps:
         assert summary["steps"][step]["status"] == "succeeded"
         assert summary["steps"][step]["seconds"] > 0
     counts = summary["counts"]
@@ -160,6 +160,22 @@ def test_a_rerun_with_unchanged_inputs_reuses_every_step(tmp_path, aclimdb_dir):
         "baseline": "reused",
         "report": "succeeded",
     }
+
+
+def test_length_slices_and_data_statistics_follow_the_sequence_length(tmp_path, aclimdb_dir):
+    argv = ["run", "--source", f"aclimdb:{aclimdb_dir}", "--epochs", "1", "--units", "4"]
+    argv += ["--max-seq-len", "200", "--accuracy-threshold", "0", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "run_summary.json").read_text())
+    slices = summary["metrics"]["slices"]
+    # 200 ids, and up to 10/3 of them: the generated reviews (under 40 tokens) all fit.
+    token_slices = {name for name in slices if name.startswith("tokens ")}
+    assert token_slices == {"tokens <=200"}
+    assert slices["tokens <=200"]["examples"] == summary["counts"]["test"]
+    run_dir = Path(summary["run_dir"])
+    (stats_file,) = run_dir.glob("report-sentiment/report_files/data_stats.json")
+    assert json.loads(stats_file.read_text())["max_seq_len"] == 200
+    assert "<td>tokens &lt;=200</td>" in Path(summary["report"]).read_text()
 
 
 def exit_status(argv: list[str]) -> int:

@@ -1,4 +1,5 @@
-from components.baseline.baseline import BASELINE_FILE, run_baseline
+from components.baseline.baseline import run_baseline
+from components.common.artifacts import BASELINE_FILE
 from components.common.io import read_json
 
 

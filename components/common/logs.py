@@ -2,8 +2,10 @@
 
 import logging
 import os
+import resource
 import sys
 import tempfile
+import time
 
 from components.common import progress
 
@@ -61,8 +63,5 @@ def start_tensorflow_quietly() -> None:
 
 def step_stats(start: float) -> dict:
     """Wall seconds since `start` (time.monotonic()) and this process's peak memory so far."""
-    import resource
-    import time
-
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux.
     return {"seconds": time.monotonic() - start, "peak_rss_mb": round(peak_kib / 1024, 1)}

@@ -4,19 +4,19 @@ import keras
 import numpy as np
 import pytest
 
-from components.common.config import MODEL_TYPES, ConfigError, TrainConfig
-from components.common.io import read_json
-from components.conftest import TINY_TRAIN_CONFIG
-from components.train.models import build_model
-from components.train.train import (
+from components.common.artifacts import (
     HISTORY_FILE,
     MODEL_FILE,
     MODEL_INFO_FILE,
     MODEL_SUMMARY_FILE,
-    run_train,
-    transformed_dataset,
-    write_tensorboard_logs,
 )
+from components.common.config import MODEL_TYPES, ConfigError, TrainConfig
+from components.common.io import read_json
+from components.common.tasks import SENTIMENT
+from components.conftest import TINY_TRAIN_CONFIG
+from components.train.models import build_model
+from components.train.sentiment import transformed_dataset
+from components.train.train import run_train, write_tensorboard_logs
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_training_learns_and_keeps_the_best_eval_epoch(trained_model_dir, transf
     # The saved model carries the weights of the best eval epoch, not the last one.
     model = keras.saving.load_model(f"{trained_model_dir}/{MODEL_FILE}")
     model.compile(loss="binary_crossentropy", metrics=["accuracy"])
-    evaluation = transformed_dataset(transformed["data"], "eval", 40).batch(64)
+    evaluation = transformed_dataset(transformed["data"], transformed["graph"], "eval").batch(64)
     _, accuracy = model.evaluate(evaluation, verbose=0)
     best = history["best_epoch"] - 1
     assert accuracy == pytest.approx(per_epoch["val_accuracy"][best], abs=1e-6)
@@ -81,7 +81,7 @@ def test_same_seed_gives_the_same_weights(tmp_path, transformed):
     weights = []
     for run in range(2):
         model_dir = str(tmp_path / str(run))
-        run_train(config, transformed["data"], transformed["graph"], model_dir)
+        run_train(SENTIMENT, config, transformed["data"], transformed["graph"], model_dir)
         weights.append(keras.saving.load_model(f"{model_dir}/{MODEL_FILE}").get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
@@ -136,7 +136,7 @@ def test_learning_rate_decays_by_the_factor_each_epoch(tmp_path, transformed):
         learning_rate=0.01,
         learning_rate_decay=0.5,
     )
-    run_train(config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
+    run_train(SENTIMENT, config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
     rates = read_json(str(tmp_path / "m" / HISTORY_FILE))["per_epoch"]["learning_rate"]
     assert rates == pytest.approx([0.01, 0.005, 0.0025])
     with pytest.raises(ConfigError, match="--learning-rate-decay=0.0"):
