@@ -60,11 +60,14 @@ def report_failures() -> None:
     error for its one-line failure message.
     """
     default_hook = sys.excepthook
+    if getattr(default_hook, "reports_failures", False):
+        return  # Installed already: one event per failure.
 
     def hook(kind, error, traceback):
         emit(STEP_FAILED, error=describe_error(error))
         default_hook(kind, error, traceback)
 
+    hook.reports_failures = True
     sys.excepthook = hook
 
 

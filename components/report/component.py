@@ -26,6 +26,9 @@ def report_sentiment(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.tasks import SENTIMENT
     from components.report.report import run_report_step
 
@@ -59,6 +62,9 @@ def report_forecast(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.tasks import FORECAST
     from components.report.report import run_report_step
 
