@@ -62,15 +62,23 @@ class StepRun:
 class StepLogRouter(io.TextIOBase):
     """A writable text stream that splits a kfp.local run's output into per-step logs.
 
+    `step_names` maps kfp's task names to the steps they run (`ingest-sentiment` -> `ingest`).
     `task_labels` names the tasks of a step that runs several times (a ParallelFor), in the
     order they run: {"train": ["lstm", "gru"]} writes train-lstm.log, then train-gru.log.
     Lines outside any task (kfp's own) go to `run.log`.
     """
 
-    def __init__(self, log_dir: str, display, task_labels: dict[str, list[str]] | None = None):
+    def __init__(
+        self,
+        log_dir: str,
+        display,
+        task_labels: dict[str, list[str]] | None = None,
+        step_names: dict[str, str] | None = None,
+    ):
         super().__init__()
         os.makedirs(log_dir, exist_ok=True)
         self.log_dir, self.display = log_dir, display
+        self._step_names = dict(step_names or {})
         self._task_labels = {step: list(labels) for step, labels in (task_labels or {}).items()}
         self._seen: dict[str, int] = {}
         self._pending = ""
@@ -114,7 +122,8 @@ class StepLogRouter(io.TextIOBase):
     def _line(self, raw: str) -> None:
         plain = _ANSI.sub("", raw)
         if started := _TASK_STARTED.search(plain):
-            self._start(started.group(1))
+            task = started.group(1)
+            self._start(self._step_names.get(task, task))
         elif (finished := _TASK_FINISHED.search(plain)) and self.current is not None:
             self._run_log.write(plain + "\n")
             self._finish("succeeded" if finished.group(2) == "SUCCESS" else "failed")

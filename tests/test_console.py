@@ -164,3 +164,12 @@ def test_live_display_keeps_the_step_and_epoch_lines_and_clears_its_bars(tmp_pat
     ):
         assert line in plain
     assert "reading" not in plain
+
+
+def test_tasks_are_named_by_their_step(tmp_path):
+    display = Recorder()
+    router = StepLogRouter(str(tmp_path), display, step_names={"ingest-sentiment": "ingest"})
+    router.write(kfp_task("ingest-sentiment", ["read"]))
+    router.close()
+    assert [step.name for step in router.steps] == ["ingest"]
+    assert (tmp_path / "ingest.log").read_text().endswith("read\n\n\n")
