@@ -40,6 +40,9 @@ _OUTPUT_FILE = re.compile(r'"outputFile": "([^"]+)"')
 # kfp.local indents each step line it streams by these four spaces.
 _STREAM_INDENT = "    "
 LOG_TAIL_LINES = 10
+TRACEBACK_START = "Traceback (most recent call last):"
+# kfp's executor logs its whole input as indented JSON before the step's code runs.
+EXECUTOR_INPUT_END = "}"
 # kfp.local writes each task's results, artifact metadata included, to this file in its folder.
 EXECUTOR_OUTPUT_FILE = "executor_output.json"
 
@@ -170,13 +173,18 @@ def _metric_text(logs: dict, names: tuple[str, ...]) -> str:
     return " ".join(f"{name} {logs[name]:.4f}" for name in names if name in logs)
 
 
+def describe_step(step: StepRun) -> str:
+    return step_figures(step.name, task_outputs_metadata(step.task_dir))
+
+
 class PlainDisplay:
     """Plain lines, one per step start and end and per training epoch: for files and CI logs.
 
-    With `verbose`, every line the steps print is streamed too.
+    With `verbose`, every line the steps print is streamed too. `describe` gives a finished
+    step's figures.
     """
 
-    def __init__(self, console: Console, verbose: bool = False, describe=lambda step: ""):
+    def __init__(self, console: Console, verbose: bool = False, describe=describe_step):
         self.console, self.verbose, self._describe = console, verbose, describe
 
     def _print(self, text: str) -> None:
@@ -216,8 +224,8 @@ def epoch_text(event: dict) -> str:
 
 
 def finished_text(step: StepRun, figures: str) -> str:
-    if step.status == "failed":
-        return f"{step.label}: failed after {step.seconds:.1f} s: {step.error}"
+    if step.status == "failed":  # Its error ends the command's output.
+        return f"{step.label}: failed after {step.seconds:.1f} s"
     return f"{step.label}: {step.status} in {step.seconds:.1f} s" + (
         f": {figures}" if figures else ""
     )
@@ -226,7 +234,7 @@ def finished_text(step: StepRun, figures: str) -> str:
 class LiveDisplay(PlainDisplay):
     """On a terminal: a spinner for the running step, a bar for training's epochs and batches."""
 
-    def __init__(self, console: Console, verbose: bool = False, describe=lambda step: ""):
+    def __init__(self, console: Console, verbose: bool = False, describe=describe_step):
         super().__init__(console, verbose, describe)
         self._progress = Progress(
             SpinnerColumn(),
@@ -292,47 +300,34 @@ def task_outputs_metadata(task_dir: str) -> dict[str, dict]:
     return {name: found["artifacts"][0].get("metadata", {}) for name, found in artifacts.items()}
 
 
-def _merged(outputs: dict[str, dict]) -> dict:
-    merged = {}
-    for metadata in outputs.values():
-        merged.update(metadata)
-    return merged
+def _score_text(found: dict, names: tuple[str, ...], prefix: str) -> str:
+    return ", ".join(f"{prefix}{name} {found[name]:.4f}" for name in names if name in found)
 
 
 def step_figures(step: str, outputs: dict[str, dict]) -> str:
     """The one or two figures that matter for a finished step, from its outputs' metadata."""
-    found = _merged(outputs)
-    figures = []
-    if "counts" in found:
+    found = {name: value for metadata in outputs.values() for name, value in metadata.items()}
+    if step == "ingest" and "counts" in found:
         counts = found["counts"]
-        figures.append(f"read {counts['read']:,}, quarantined {counts['quarantined']:,}")
-    if "vocabulary_size" in found:
-        figures.append(f"vocabulary {found['vocabulary_size']:,} words")
-    if "windows" in found:
-        figures.append(f"{found['windows']:,} windows")
-    if "best_epoch" in found:
-        scores = ", ".join(
-            f"{name.removeprefix('eval_').replace('_', ' ')} {found[name]:.4f}"
-            for name in ("eval_accuracy", "eval_rmse")
-            if name in found
-        )
-        figures.append(
-            f"{found.get('model_type', '')} best epoch {found['best_epoch']:g}: eval {scores}"
-        )
-    if "champion" in found:
-        figures.append(f"champion {found['champion']}")
-    if "blessed" in found:
-        scores = ", ".join(
-            f"test {name} {found[name]:.4f}" for name in ("accuracy", "rmse") if name in found
-        )
-        figures.append(f"{scores}, {'blessed' if found['blessed'] else 'not blessed'}")
-    if "baseline_accuracy" in found:
-        figures.append(f"test accuracy {found['baseline_accuracy']:.4f}")
-    if "version_path" in found:
-        figures.append(f"serving model {found['version_path']}")
-    if found.get("reused"):
-        figures.append("reused")
-    return "; ".join(figure for figure in figures if figure)
+        figures = f"read {counts['read']:,}, quarantined {counts['quarantined']:,}"
+    elif step == "transform" and "vocabulary_size" in found:
+        figures = f"vocabulary of {found['vocabulary_size']:,} words"
+    elif step == "train" and "best_epoch" in found:
+        scores = _score_text(found, ("eval_accuracy", "eval_rmse"), "")
+        figures = f"{found['model_type']}: best epoch {found['best_epoch']:g}, {scores}"
+        figures = figures.replace("eval_", "eval ")
+    elif step == "compare" and "champion" in found:
+        figures = f"champion {found['champion']}"
+    elif step == "evaluate" and "blessed" in found:
+        scores = _score_text(found, ("accuracy", "rmse"), "test ")
+        figures = f"{scores}, {'blessed' if found['blessed'] else 'not blessed'}"
+    elif step == "export" and "version_path" in found:
+        figures = f"serving model {found['version_path']}"
+    elif step == "baseline":
+        figures = _score_text(found, ("accuracy",), "test ")
+    else:
+        figures = ""
+    return ", ".join(part for part in (figures, "reused" if found.get("reused") else "") if part)
 
 
 def _scores(metrics: dict) -> str:
@@ -376,6 +371,19 @@ def print_rows(console: Console, rows: list[tuple[str, str]]) -> None:
         )
 
 
-def failure_line(step: StepRun) -> str:
+def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last non-blank lines of a log before its traceback, if it ends in one: what the step
+    did last. The error itself is in the failure line; the traceback stays in the log."""
+    with open(path, encoding="utf-8", errors="replace") as log:
+        kept = [line.rstrip("\n") for line in log if line.strip()]
+    if EXECUTOR_INPUT_END in kept:  # The step's own lines follow kfp's executor-input dump.
+        kept = kept[kept.index(EXECUTOR_INPUT_END) + 1 :]
+    tracebacks = [at for at, line in enumerate(kept) if line.startswith(TRACEBACK_START)]
+    if tracebacks:
+        kept = kept[: tracebacks[-1]]
+    return kept[-lines:]
+
+
+def failure_line(failure: dict) -> str:
     """The command's last line when a step failed: the step, its own error, its log."""
-    return f"{step.label} failed: {step.error} (log: {step.log_path})"
+    return f"{failure['step']} failed: {failure['error']} (log: {failure['log']})"
