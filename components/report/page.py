@@ -116,7 +116,7 @@ def training_curves_plot(history: dict, metrics: tuple[str, str]) -> str:
         axis.plot(epochs, per_epoch[f"val_{metric}"], "o-", label="eval")
         axis.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
         axis.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch")
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # Epochs are whole.
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # Whole epochs.
         axis.legend()
     return png(figure, f"{' and '.join(metrics)} per epoch on train and eval")
 
