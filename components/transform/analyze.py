@@ -19,18 +19,31 @@ from tfx_bsl.public import tfxio
 
 from components.common import features as F
 from components.common.beam import pipeline_options
-from components.common.io import examples_pattern
+from components.common.io import atomic_directory, examples_pattern, write_json
 
 
 @contextlib.contextmanager
-def tft_pipeline(transform_graph_dir: str, beam_args: Sequence[str]) -> Iterator[beam.Pipeline]:
-    """A Beam pipeline for tf.Transform, run when the block ends; its scratch files are kept
-    beside the graph until then."""
-    temp_dir = os.path.join(transform_graph_dir, ".tft-tmp")
-    with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
-        with tft_beam.Context(temp_dir=temp_dir):
-            yield pipeline
-    tf.io.gfile.rmtree(temp_dir)
+def transform_outputs(
+    transform_graph_dir: str,
+    transformed_dir: str,
+    beam_args: Sequence[str],
+    settings_file: str,
+    settings: dict,
+) -> Iterator[tuple[beam.Pipeline, str, str]]:
+    """(a Beam pipeline for tf.Transform, the graph's staging folder, the transformed data's):
+    the pipeline runs when the block ends, then `settings` are written beside the graph, and
+    both outputs appear complete or not at all."""
+    with (
+        atomic_directory(transform_graph_dir) as graph_staging,
+        atomic_directory(transformed_dir) as data_staging,
+    ):
+        # tf.Transform's scratch files are kept beside the graph until the pipeline has run.
+        temp_dir = os.path.join(graph_staging, ".tft-tmp")
+        with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
+            with tft_beam.Context(temp_dir=temp_dir):
+                yield pipeline, graph_staging, data_staging
+        tf.io.gfile.rmtree(temp_dir)
+        write_json(os.path.join(graph_staging, settings_file), settings)
 
 
 def analyze_and_transform(

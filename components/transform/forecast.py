@@ -21,15 +21,14 @@ from dataclasses import asdict
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
-from apache_beam.io.filesystems import FileSystems
 
 from components.common import features as F
 from components.common.artifacts import WINDOW_CONFIG_FILE, read_counts
 from components.common.config import ConfigError, WindowConfig
 from components.common.examples import POINT_FEATURES, feature_spec
-from components.common.io import EXAMPLES_SUFFIX, atomic_directory, examples_prefix, write_json
+from components.common.io import EXAMPLES_SUFFIX, examples_prefix
 from components.common.series import make_windows
-from components.transform.analyze import analyze_and_transform, tft_pipeline
+from components.transform.analyze import analyze_and_transform, transform_outputs
 from components.transform.forecast_preprocessing import make_forecast_preprocessing_fn
 
 logger = logging.getLogger(__name__)
@@ -94,38 +93,34 @@ def run_forecast_transform(
             f"window spans {window.lookback + window.horizon} points, more than the "
             f"{train_points} of the train period"
         )
-    with (
-        atomic_directory(transform_graph_dir) as graph_staging,
-        atomic_directory(transformed_dir) as data_staging,
-    ):
-        with tft_pipeline(graph_staging, beam_args) as pipeline:
-            # The statistics see the train period and nothing after it.
-            scaled = analyze_and_transform(
-                pipeline,
-                examples_dir,
-                RAW_SERIES_FEATURE_SPEC,
-                make_forecast_preprocessing_fn(window.scaling),
-                graph_staging,
-                output_record_batches=False,
+    outputs = transform_outputs(
+        transform_graph_dir, transformed_dir, beam_args, WINDOW_CONFIG_FILE, asdict(window)
+    )
+    with outputs as (pipeline, graph_staging, data_staging):
+        # The statistics see the train period and nothing after it.
+        scaled = analyze_and_transform(
+            pipeline,
+            examples_dir,
+            RAW_SERIES_FEATURE_SPEC,
+            make_forecast_preprocessing_fn(window.scaling),
+            graph_staging,
+            output_record_batches=False,
+        )
+        points = [
+            data
+            | f"Points{split.title()}"
+            >> beam.Map(lambda p, s=split: (int(p[F.STEP_KEY]), float(p[F.SCALED_VALUE_KEY]), s))
+            for split, (data, _) in scaled.items()
+        ]
+        windows = (
+            points
+            | "AllPeriods" >> beam.Flatten()
+            | "Window" >> WindowSeries(window.lookback, window.horizon)
+        )
+        for split, examples in windows.items():
+            _ = examples | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
+                examples_prefix(data_staging, split), file_name_suffix=EXAMPLES_SUFFIX
             )
-            points = [
-                data
-                | f"Points{split.title()}"
-                >> beam.Map(
-                    lambda p, s=split: (int(p[F.STEP_KEY]), float(p[F.SCALED_VALUE_KEY]), s)
-                )
-                for split, (data, _) in scaled.items()
-            ]
-            windows = (
-                points
-                | "AllPeriods" >> beam.Flatten()
-                | "Window" >> WindowSeries(window.lookback, window.horizon)
-            )
-            for split, examples in windows.items():
-                _ = examples | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
-                    examples_prefix(data_staging, split), file_name_suffix=EXAMPLES_SUFFIX
-                )
-        write_json(FileSystems.join(graph_staging, WINDOW_CONFIG_FILE), asdict(window))
     logger.info(
         "transform: %s scaling from %d train points, windows of %d values, %d step(s) ahead",
         window.scaling,

@@ -16,14 +16,13 @@ from dataclasses import asdict
 import apache_beam as beam
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from apache_beam.io.filesystems import FileSystems
 
 from components.common import features as F
 from components.common.artifacts import TRANSFORM_CONFIG_FILE
 from components.common.config import TransformConfig
 from components.common.examples import REVIEW_FEATURES, feature_spec
-from components.common.io import EXAMPLES_SUFFIX, atomic_directory, examples_prefix, write_json
-from components.transform.analyze import analyze_and_transform, tft_pipeline
+from components.common.io import EXAMPLES_SUFFIX, examples_prefix
+from components.transform.analyze import analyze_and_transform, transform_outputs
 from components.transform.preprocessing import VOCABULARY_NAME, make_preprocessing_fn
 
 logger = logging.getLogger(__name__)
@@ -43,29 +42,27 @@ def run_sentiment_transform(
     preprocessing_fn = make_preprocessing_fn(
         config.vocab_size, config.max_seq_len, config.punctuation
     )
-    with (
-        atomic_directory(transform_graph_dir) as graph_staging,
-        atomic_directory(transformed_dir) as data_staging,
-    ):
-        with tft_pipeline(graph_staging, beam_args) as pipeline:
-            transformed = analyze_and_transform(
-                pipeline,
-                examples_dir,
-                RAW_FEATURE_SPEC,
-                preprocessing_fn,
-                graph_staging,
-                output_record_batches=True,
-            )
-            for split, dataset in transformed.items():
-                _ = (
-                    dataset
-                    | f"Encode{split.title()}" >> tft_beam.EncodeTransformedDataset()
-                    | f"Write{split.title()}"
-                    >> beam.io.WriteToTFRecord(
-                        examples_prefix(data_staging, split), file_name_suffix=EXAMPLES_SUFFIX
-                    )
+    outputs = transform_outputs(
+        transform_graph_dir, transformed_dir, beam_args, TRANSFORM_CONFIG_FILE, asdict(config)
+    )
+    with outputs as (pipeline, graph_staging, data_staging):
+        transformed = analyze_and_transform(
+            pipeline,
+            examples_dir,
+            RAW_FEATURE_SPEC,
+            preprocessing_fn,
+            graph_staging,
+            output_record_batches=True,
+        )
+        for split, dataset in transformed.items():
+            _ = (
+                dataset
+                | f"Encode{split.title()}" >> tft_beam.EncodeTransformedDataset()
+                | f"Write{split.title()}"
+                >> beam.io.WriteToTFRecord(
+                    examples_prefix(data_staging, split), file_name_suffix=EXAMPLES_SUFFIX
                 )
-        write_json(FileSystems.join(graph_staging, TRANSFORM_CONFIG_FILE), asdict(config))
+            )
     logger.info(
         "transform: vocabulary of %d words + padding + OOV, sequences of %d ids",
         tft.TFTransformOutput(transform_graph_dir).vocabulary_size_by_name(VOCABULARY_NAME),
