@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "kserve==0.21.0",
     # s3:// paths outside Beam (TensorFlow has no S3 filesystem; components/common/io.py).
     "s3fs==2026.9.0",
+    "rich==15.0.0",  # The local run's console: step lines, the training bar, the result table.
 ]
 
 setup(
@@ -41,6 +42,7 @@ setup(
             "moto[s3]==5.2.5",
             "flask==3.1.3",
             "flask-cors==6.0.5",
+            "playwright==1.65.2",  # Drives Debian's Chromium in the report's browser test.
         ]
     },
     entry_points={"console_scripts": ["lstm-pipeline=pipeline.cli:main"]},

@@ -94,9 +94,13 @@ def _deploy(task, step: str, options: DeploymentOptions):
         task.set_accelerator_type(options.gpu_type).set_accelerator_limit(options.train_gpus)
 
 
-def _add_steps(task: str, options: DeploymentOptions, parameters: dict) -> None:
+def _add_steps(task: str, options: DeploymentOptions, parameters: dict, local: bool) -> None:
     """Adds the task's steps to the pipeline being defined; each step's component gets the
-    pipeline `parameters` named like its inputs, and the task where it takes one."""
+    pipeline `parameters` named like its inputs, and the task where it takes one.
+
+    For a `local` run (kfp.local, one process per step here) the steps get no display names,
+    resources, retries or security context: kfp.local has no use for them and warns about each.
+    """
     spec = TASKS[task]
     # The code every step must run, fixed at compile time and part of each step's cache key.
     values = {**parameters, "task": task, "code_version": code_version()}
@@ -106,8 +110,10 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict) -> None:
         taken = {
             key: value for key, value in values.items() if key in component.component_spec.inputs
         }
-        step_task = component(**taken, **artifacts).set_display_name(spec.display_names[name])
-        _deploy(step_task, name, options)
+        step_task = component(**taken, **artifacts)
+        if not local:
+            step_task.set_display_name(spec.display_names[name])
+            _deploy(step_task, name, options)
         return step_task
 
     examples = step("ingest").outputs["examples"]
@@ -139,7 +145,7 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict) -> None:
     step("report", **report_inputs)
 
 
-def _sentiment_pipeline(options: DeploymentOptions, defaults: PipelineConfig):
+def _sentiment_pipeline(options: DeploymentOptions, defaults: PipelineConfig, local: bool):
     ingest, transform = defaults.ingest, defaults.transform
     train, evaluate = defaults.train, defaults.evaluate
     spec = TASKS[SENTIMENT]
@@ -182,12 +188,12 @@ def _sentiment_pipeline(options: DeploymentOptions, defaults: PipelineConfig):
         cache_dir: str = "",
     ):
         # locals() here is exactly the parameters, as the pipeline's channels.
-        _add_steps(SENTIMENT, options, locals())
+        _add_steps(SENTIMENT, options, locals(), local)
 
     return lstm_sentiment
 
 
-def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig):
+def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig, local: bool):
     ingest, series, window = defaults.ingest, defaults.series, defaults.window
     train, evaluate = defaults.train, defaults.evaluate
     spec = TASKS[FORECAST]
@@ -230,22 +236,25 @@ def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig):
         cache_dir: str = "",
     ):
         # locals() here is exactly the parameters, as the pipeline's channels.
-        _add_steps(FORECAST, options, locals())
+        _add_steps(FORECAST, options, locals(), local)
 
     return lstm_forecast
 
 
-# Task -> the function that defines its pipeline, given the deployment and the defaults.
+# Task -> the function that defines its pipeline, given the deployment, the defaults and
+# whether it runs locally.
 PIPELINES = {SENTIMENT: _sentiment_pipeline, FORECAST: _forecast_pipeline}
 
 
 def create_pipeline(
     defaults: PipelineConfig,
     options: DeploymentOptions = DeploymentOptions(),  # noqa: B008 - frozen
+    local: bool = False,
 ):
-    """The pipeline of the task `defaults` names, deployed on a cluster as `options` say, its
-    parameters defaulting to `defaults` (e.g. `task_defaults("forecast")`)."""
-    return PIPELINES[defaults.task.task](options, defaults)
+    """The pipeline of the task `defaults` names, deployed on a cluster as `options` say (or,
+    `local`, for kfp.local), its parameters defaulting to `defaults` (e.g.
+    `task_defaults("forecast")`)."""
+    return PIPELINES[defaults.task.task](options, defaults, local)
 
 
 def pipeline_parameters(task: str) -> tuple[str, ...]:

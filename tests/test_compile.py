@@ -355,3 +355,16 @@ def test_parallel_trainings_can_be_capped(tmp_path):
     loop = compiled(tmp_path, "--max-parallel-trainings", "2")["root"]["dag"]["tasks"]["for-loop-1"]
     assert loop["iteratorPolicy"]["parallelismLimit"] == 2
     assert "iteratorPolicy" not in compiled(tmp_path)["root"]["dag"]["tasks"]["for-loop-1"]
+
+
+def test_integer_parameters_have_integer_defaults_in_the_yaml(tmp_path):
+    output = tmp_path / "sentiment.yaml"
+    assert main(["compile", "--output", str(output)]) == 0
+    text = output.read_text()
+    pipeline_spec = next(yaml.safe_load_all(text))
+    parameters = pipeline_spec["root"]["inputDefinitions"]["parameters"]
+    integers = {n: p for n, p in parameters.items() if p["parameterType"] == "NUMBER_INTEGER"}
+    assert integers["batch_size"]["defaultValue"] == 32
+    assert all(type(p["defaultValue"]) is int for p in integers.values())
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    assert "#    batch_size: int [Default: 32]\n" in header and "int [Default: 32.0]" not in header

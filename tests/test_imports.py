@@ -13,7 +13,11 @@ PACKAGES = ("components", "pipeline")
 # its own): each delays a heavy import that start-up would otherwise pay, and says so.
 DELAYED_IMPORTS = {
     ("pipeline.cli", "predict"),  # TensorFlow, for the predict command only.
-    ("pipeline.cli", "main"),  # pipeline.local (TensorFlow), for the run command only.
+    ("pipeline.cli", "main"),  # pipeline.runs, for the runs command only.
+    # TensorFlow (started quietly) and what imports it, for the run command only and only
+    # once its options are checked.
+    ("pipeline.cli", "_run"),
+    ("components.common.logs", "start_tensorflow_quietly"),  # Within its stderr capture.
     ("pipeline.local", "check_before_running"),  # tensorflow-datasets, for tfds sources only.
     ("components.ingest.shared", "source_fingerprint"),  # tensorflow-datasets, tfds only.
     ("components.ingest.sentiment", "expand"),  # tensorflow-datasets, in ReadTfds only.

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import features as F
-from components.common.artifacts import BASELINE_FILE
+from components.common.artifacts import BASELINE_FILE, read_counts
 from components.common.examples import REVIEW_FEATURES, raw_example_batches
 from components.common.io import atomic_directory, write_json
 from components.common.metrics import classification_metrics
@@ -37,6 +37,10 @@ LEARNING_RATE = 0.01
 def raw_split(examples_dir: str, split: str) -> tf.data.Dataset:
     """(text, label) batches of one raw split written by ingest."""
     batches = raw_example_batches(examples_dir, split, BATCH_SIZE, REVIEW_FEATURES)
+    # Keras takes an epoch's length from the dataset; records read from files do not know
+    # theirs, so without it Keras finds out by running out of data, and warns that it did.
+    examples = read_counts(examples_dir)["written"][split]
+    batches = batches.apply(tf.data.experimental.assert_cardinality(-(-examples // BATCH_SIZE)))
     return batches.map(lambda batch: (batch[F.TEXT_KEY], batch[F.LABEL_KEY]))
 
 
@@ -74,6 +78,7 @@ def run_baseline(examples_dir: str, output_dir: str, seed: int) -> dict:
             )
         ],
         verbose=0,
+        shuffle=False,  # The train split shuffles itself: Keras shuffles only arrays.
     )
     labels, probabilities = [], []
     for features, label in featurize("test"):

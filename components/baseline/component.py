@@ -22,14 +22,15 @@ def baseline(
     import time
 
     start = time.monotonic()
-    from components.baseline.baseline import run_baseline
     from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    from components.baseline.baseline import run_baseline
     from components.common.artifacts import BASELINE_FILE
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
     from components.common.tasks import SENTIMENT, TASKS
 
-    logs.configure()
     reused = run_cached(
         "baseline",
         step_key("baseline", {"seed": seed}, [examples.path]),

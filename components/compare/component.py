@@ -26,13 +26,14 @@ def compare(
 
     start = time.monotonic()
     from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.artifacts import LEADERBOARD_FILE
     from components.common.config import TaskConfig
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
     from components.compare.compare import run_compare
 
-    logs.configure()
     task = TaskConfig(task).task
     model_dirs = [model.path for model in models]
     reused = run_cached(

@@ -32,6 +32,9 @@ def evaluate_sentiment(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import EvaluateConfig
     from components.common.features import LABEL_NAMES
     from components.common.tasks import SENTIMENT, TASKS
@@ -78,6 +81,9 @@ def evaluate_forecast(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import EvaluateConfig
     from components.common.tasks import FORECAST, TASKS
     from components.evaluate.evaluate import run_evaluate_step

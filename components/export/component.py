@@ -25,12 +25,13 @@ def export(
 
     start = time.monotonic()
     from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import TaskConfig
     from components.common.serving import newest_version, resolve_version_dir
     from components.common.step_cache import run_cached, step_key
     from components.export.export import run_export
 
-    logs.configure()
     task = TaskConfig(task).task
     inputs = [transform_graph.path, model.path]
     # Reused only while the destination still holds what an identical export pushed there.

@@ -29,6 +29,9 @@ def ingest_sentiment(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import IngestConfig
     from components.common.tasks import SENTIMENT
     from components.ingest.ingest import run_ingest_step
@@ -73,6 +76,9 @@ def ingest_forecast(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import IngestConfig, SeriesConfig
     from components.common.tasks import FORECAST
     from components.ingest.ingest import run_ingest_step

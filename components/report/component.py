@@ -30,6 +30,9 @@ def report_sentiment(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.tasks import SENTIMENT
     from components.report.report import run_report_step
 
@@ -67,6 +70,9 @@ def report_forecast(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.tasks import FORECAST
     from components.report.report import run_report_step
 

@@ -22,6 +22,7 @@ from components.common.config import WindowConfig
 from components.common.io import tfrecord_files
 from components.common.transformed import window_feature_spec
 from components.report.page import (
+    HEAD_META,
     STYLE,
     RunResults,
     blessing_section,
@@ -115,7 +116,7 @@ def render_forecast_report(
     name = html.escape(model_info["type"])
     curves = training_curves_plot(results.history, ("loss", "rmse"))
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Forecast report: {name}</title>
+<html><head>{HEAD_META}<title>Forecast report: {name}</title>
 <style>{STYLE}</style></head><body>
 <h1>Forecast report</h1>
 <p>Champion <b>{name}</b> ({model_info["total_params"]:,} parameters), forecasting

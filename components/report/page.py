@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from components.common.artifacts import (
     DATA_STATS_FILE,
@@ -26,12 +27,19 @@ from components.common.artifacts import (
 )
 from components.common.io import atomic_directory, read_json, write_json
 
+# Readable on a phone: the page scales to the screen, images shrink to it, tables scroll.
+HEAD_META = (
+    '<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+)
 STYLE = """
-body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; }
+img { max-width: 100%; height: auto; }
+.wide { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f3f3f3; }
-td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 .mistake { border-left: 4px solid #c33; padding-left: 0.8em; margin-bottom: 1em; }
 .blessed { color: #080; } .not-blessed { color: #b00; }
@@ -61,13 +69,14 @@ def read_results(model_dir: str, evaluation_dir: str, leaderboard_dir: str) -> R
     )
 
 
-def png(figure: Figure) -> str:
+def png(figure: Figure, alt: str) -> str:
+    """The figure as an embedded image, `alt` saying what it shows."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return png_image(buffer.getvalue())
+    return png_image(buffer.getvalue(), alt)
 
 
-def png_image(content: bytes, alt: str = "") -> str:
+def png_image(content: bytes, alt: str) -> str:
     encoded = base64.b64encode(content).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
@@ -82,7 +91,8 @@ def table(header: list[str], rows: list[list]) -> str:
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    # In a box of its own that scrolls sideways: a wide table never widens a phone's page.
+    return f'<div class="wide"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def blessing_section(evaluation: dict) -> str:
@@ -106,8 +116,9 @@ def training_curves_plot(history: dict, metrics: tuple[str, str]) -> str:
         axis.plot(epochs, per_epoch[f"val_{metric}"], "o-", label="eval")
         axis.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
         axis.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # Whole epochs.
         axis.legend()
-    return png(figure)
+    return png(figure, f"{' and '.join(metrics)} per epoch on train and eval")
 
 
 def write_report(output_dir: str, stats: dict, page: str) -> str:

@@ -21,6 +21,7 @@ from components.common.io import read_json, tfrecord_files
 from components.common.tasks import SENTIMENT, TASKS
 from components.common.transformed import transformed_feature_spec
 from components.report.page import (
+    HEAD_META,
     STYLE,
     RunResults,
     blessing_section,
@@ -85,20 +86,28 @@ def roc_plot(roc: dict, auc: float) -> str:
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test split")
     axis.legend(loc="lower right")
-    return png(figure)
+    return png(figure, f"ROC curve of the test split, AUC {auc:.4f}")
 
 
 def confusion_plot(matrix: list[list[int]]) -> str:
     figure = Figure(figsize=(4, 3.5))
     axis = figure.subplots()
-    axis.imshow(matrix, cmap="Blues")
+    image = axis.imshow(matrix, cmap="Blues")
     for row in range(2):
         for column in range(2):
-            axis.text(column, row, f"{matrix[row][column]:,}", ha="center", va="center")
+            count = matrix[row][column]
+            # White on the dark half of the colour scale, black on the light half.
+            colour = "white" if image.norm(count) > 0.5 else "black"
+            axis.text(column, row, f"{count:,}", ha="center", va="center", color=colour)
     axis.set_xticks([0, 1], [f"predicted {name}" for name in F.LABEL_NAMES])
     axis.set_yticks([0, 1], [f"true {name}" for name in F.LABEL_NAMES])
     axis.set_title("confusion matrix, test split")
-    return png(figure)
+    cells = ", ".join(
+        f"true {truth} predicted {predicted}: {matrix[row][column]:,}"
+        for row, truth in enumerate(F.LABEL_NAMES)
+        for column, predicted in enumerate(F.LABEL_NAMES)
+    )
+    return png(figure, f"confusion matrix of the test split ({cells})")
 
 
 def length_histogram_plot(stats: dict) -> str:
@@ -115,7 +124,7 @@ def length_histogram_plot(stats: dict) -> str:
         title="review length",
     )
     axis.legend()
-    return png(figure)
+    return png(figure, "share of reviews per length in tokens, per split")
 
 
 def render_report(
@@ -176,7 +185,7 @@ def render_report(
     )
     curves = training_curves_plot(results.history, ("loss", "accuracy"))
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Run report: {html.escape(model_info["type"])}</title>
+<html><head>{HEAD_META}<title>Run report: {html.escape(model_info["type"])}</title>
 <style>{STYLE}</style></head><body>
 <h1>Run report</h1>
 <p>Champion <b>{html.escape(model_info["type"])}</b> ({model_info["total_params"]:,} parameters),

@@ -1,4 +1,5 @@
-"""Callbacks of the training loop: a log line per epoch, and early stopping that can resume."""
+"""Callbacks of the training loop: progress (a log line and events per epoch), and early
+stopping that can resume."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 import keras
 
+from components.common import progress
 from components.common.io import exists, local_file, makedirs, read_json, remove, rename, write_json
 
 logger = logging.getLogger(__name__)
@@ -15,15 +17,40 @@ PROGRESS_FILE = "progress.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 
 
-class EpochLog(keras.callbacks.Callback):
-    """One log line per epoch, so a person watching a pipeline sees training progress."""
+def _floats(logs: dict | None) -> dict[str, float]:
+    return {name: float(value) for name, value in (logs or {}).items()}
 
-    def __init__(self, epochs: int):
+
+class TrainingProgress(keras.callbacks.Callback):
+    """Training as a person follows it: a log line per epoch, and progress events (each epoch's
+    start and end, and a few times a second the batch reached with the running loss and
+    metrics) for the local console's live bar."""
+
+    def __init__(self, epochs: int, batches: int):
         super().__init__()
-        self._epochs = epochs
+        self._epochs, self._batches = epochs, batches
+        self._throttle = progress.Throttle()
+        self._epoch, self._epoch_start = 0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._epoch_start = epoch + 1, time.monotonic()
+        progress.emit(
+            progress.EPOCH_STARTED, epoch=self._epoch, epochs=self._epochs, batches=self._batches
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._throttle():
+            progress.emit(
+                progress.BATCH_DONE, epoch=self._epoch, batch=batch + 1, logs=_floats(logs)
+            )
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = " ".join(f"{name}={value:.4f}" for name, value in sorted((logs or {}).items()))
+        logs = _floats(logs)
+        seconds = time.monotonic() - self._epoch_start
+        progress.emit(
+            progress.EPOCH_DONE, epoch=epoch + 1, epochs=self._epochs, seconds=seconds, logs=logs
+        )
+        metrics = " ".join(f"{name}={value:.4f}" for name, value in sorted(logs.items()))
         logger.info("train: epoch %d/%d %s", epoch + 1, self._epochs, metrics)
 
 

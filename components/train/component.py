@@ -39,6 +39,9 @@ def train_sentiment(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import TrainConfig
     from components.common.tasks import SENTIMENT
     from components.train.train import run_train_step
@@ -97,6 +100,9 @@ def train_forecast(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import TrainConfig
     from components.common.tasks import FORECAST
     from components.train.train import run_train_step

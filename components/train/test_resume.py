@@ -26,14 +26,14 @@ TRAIN_SCRIPT = textwrap.dedent(
 
     kill_after = int(sys.argv[5])
     if kill_after:
-        logged = train.EpochLog.on_epoch_end
+        logged = train.TrainingProgress.on_epoch_end
 
         def on_epoch_end(self, epoch, logs=None):
             logged(self, epoch, logs)
             if epoch + 1 == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        train.EpochLog.on_epoch_end = on_epoch_end
+        train.TrainingProgress.on_epoch_end = on_epoch_end
     config = TrainConfig(**json.loads(sys.argv[6]))
     train.run_train("sentiment", config, sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
     """

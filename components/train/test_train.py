@@ -1,4 +1,5 @@
 import logging
+import warnings
 from pathlib import Path
 
 import keras
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.common import progress
 from components.common.artifacts import (
     HISTORY_FILE,
     MODEL_FILE,
@@ -150,3 +152,20 @@ def test_training_logs_the_devices_tensorflow_sees(caplog):
         log_devices()
     (line,) = [r.getMessage() for r in caplog.records if "sees" in r.getMessage()]
     assert line == f"train: TensorFlow {tf.__version__} sees CPU:0"  # No GPU on these machines.
+
+
+def test_training_gives_keras_no_cause_to_warn_and_reports_its_progress(
+    tmp_path, transformed, capsys
+):
+    config = TrainConfig(epochs=2, patience=2, batch_size=16, embedding_dim=4, units=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_train(SENTIMENT, config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
+    assert not [w for w in caught if issubclass(w.category, UserWarning)]
+    events = [progress.parse(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = [event["event"] for event in events if event]
+    assert kinds.count(progress.EPOCH_STARTED) == kinds.count(progress.EPOCH_DONE) == 2
+    assert progress.BATCH_DONE in kinds  # At least the first batch of each epoch.
+    last = [event for event in events if event and event["event"] == progress.EPOCH_DONE][-1]
+    assert last["epoch"] == last["epochs"] == 2
+    assert set(last["logs"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}

@@ -31,7 +31,7 @@ from components.common.config import TrainConfig
 from components.common.io import atomic_directory, exists, read_json, rmtree, write_json
 from components.common.step_cache import run_cached, step_key
 from components.common.tasks import FORECAST, SENTIMENT, TASKS
-from components.train.callbacks import EarlyStoppingWithCheckpoints, EpochLog
+from components.train.callbacks import EarlyStoppingWithCheckpoints, TrainingProgress
 from components.train.forecast import forecast_learning
 from components.train.learning import in_memory
 from components.train.sentiment import sentiment_learning
@@ -127,7 +127,8 @@ def fit(
         .batch(config.batch_size)
     )
     eval_batches = tf.data.Dataset.from_tensor_slices(evaluation).batch(config.batch_size)
-    callbacks = [stopping, EpochLog(config.epochs)]
+    steps_per_epoch = -(-len(train[1]) // config.batch_size)
+    callbacks = [stopping, TrainingProgress(config.epochs, steps_per_epoch)]
     if config.learning_rate_decay < 1:
         # Set from the epoch number alone, so a resumed run continues the same schedule.
         schedule = keras.callbacks.LearningRateScheduler(
@@ -141,6 +142,7 @@ def fit(
         initial_epoch=stopping.epochs_done,
         callbacks=callbacks,
         verbose=0,
+        shuffle=False,  # `batches` shuffles itself (seeded): Keras shuffles only arrays.
     )
 
 

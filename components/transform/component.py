@@ -26,6 +26,9 @@ def transform_sentiment(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import TransformConfig
     from components.common.tasks import SENTIMENT
     from components.transform.transform import run_transform_step
@@ -64,6 +67,9 @@ def transform_forecast(
     import time
 
     start = time.monotonic()
+    from components.common import logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     from components.common.config import WindowConfig
     from components.common.tasks import FORECAST
     from components.transform.transform import run_transform_step

@@ -68,3 +68,9 @@ def run_sentiment_transform(
         tft.TFTransformOutput(transform_graph_dir).vocabulary_size_by_name(VOCABULARY_NAME),
         config.max_seq_len,
     )
+
+
+def vocabulary_figures(transform_graph_dir: str) -> dict:
+    """What the console shows of a finished transform: the vocabulary's size in words."""
+    graph = tft.TFTransformOutput(transform_graph_dir)
+    return {"vocabulary_size": graph.vocabulary_size_by_name(VOCABULARY_NAME)}

@@ -15,11 +15,13 @@ from components.common.config import TransformConfig, WindowConfig
 from components.common.step_cache import run_cached, step_key
 from components.common.tasks import FORECAST, SENTIMENT
 from components.transform.forecast import run_forecast_transform
-from components.transform.sentiment import run_sentiment_transform
+from components.transform.sentiment import run_sentiment_transform, vocabulary_figures
 
 # Task -> its transform, run(config, examples_dir, transform_graph_dir, transformed_dir,
 # beam_args), where config is the task's: a TransformConfig or a WindowConfig.
 TRANSFORMS = {SENTIMENT: run_sentiment_transform, FORECAST: run_forecast_transform}
+# Task -> the figures of a finished transform that the console shows, from its graph.
+FIGURES = {SENTIMENT: vocabulary_figures, FORECAST: lambda transform_graph_dir: {}}
 
 
 def run_transform(
@@ -59,4 +61,5 @@ def run_transform_step(
         cache_dir,
         lambda: run_transform(task, config, examples.path, *outputs.values(), beam_args),
     )
-    transform_graph.metadata.update(reused=reused, **logs.step_stats(start))
+    figures = FIGURES[task](transform_graph.path)
+    transform_graph.metadata.update(reused=reused, **figures, **logs.step_stats(start))
