@@ -4,7 +4,8 @@ kfp.local has no usable cache of its own (it re-runs tasks that consume upstream
 each component checks this one when the pipeline gives it a cache folder; on a cluster the folder
 is empty and KFP's own caching applies. A step's key covers its name, its parameters and the
 keys of the artifacts it reads (each output carries its key in KEY_FILE), so a change anywhere
-upstream changes every key below it.
+upstream changes every key below it, and the version of the code that computes it, so a fix never
+meets the outputs of the code it fixed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from components.common.io import copy_tree, exists, open_file, rmtree
+from components.common.provenance import code_version
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +35,13 @@ def _read_key(artifact_dir: str) -> str:
 
 
 def step_key(step: str, params: Mapping, input_dirs: Sequence[str]) -> str:
-    """A key that changes when the step, a parameter or any input artifact changes."""
-    material = {"step": step, "params": params, "inputs": [_read_key(d) for d in input_dirs]}
+    """A key that changes when the code, the step, a parameter or any input artifact changes."""
+    material = {
+        "code": code_version(),
+        "step": step,
+        "params": params,
+        "inputs": [_read_key(d) for d in input_dirs],
+    }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
 

@@ -2,8 +2,9 @@ import shutil
 
 import pytest
 
-from components.common import provenance
+from components.common import provenance, step_cache
 from components.common.provenance import CodeVersionMismatch, check_code_version, code_version
+from components.common.step_cache import step_key
 from components.compare.component import compare
 
 
@@ -36,3 +37,10 @@ def test_a_step_refuses_to_run_other_code_than_it_was_compiled_from(tmp_path):
             leaderboard=None,
             leaderboard_metrics=None,
         )
+
+
+def test_the_step_cache_keys_on_the_code_version(tmp_path, monkeypatch):
+    key = step_key("compare", {"task": "sentiment"}, [str(tmp_path)])
+    assert step_key("compare", {"task": "sentiment"}, [str(tmp_path)]) == key
+    monkeypatch.setattr(step_cache, "code_version", lambda: "0.1.0+0123456789ab")
+    assert step_key("compare", {"task": "sentiment"}, [str(tmp_path)]) != key
