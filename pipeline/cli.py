@@ -1,4 +1,4 @@
-"""`lstm-pipeline`: compile the DAG, run it locally, or predict with an exported model.
+"""`lstm-pipeline`: compile the DAG, run it locally, predict with or serve an exported model.
 
 Options of `run` are the stage configs' fields (defaults and help come from there; `--task
 forecast` changes the few defaults in TASK_DEFAULTS). Arguments after `--` go unchanged to every
@@ -22,6 +22,7 @@ from components.common.config import (
     STAGE_CONFIGS,
     ConfigError,
     PipelineConfig,
+    ServeConfig,
     TaskConfig,
     task_defaults,
 )
@@ -154,6 +155,15 @@ def build_parser(
         help="an exported SavedModel, or its parent folder (the newest version is used)",
     )
     predict_parser.add_argument("texts", nargs="*", help="texts to classify (default: stdin lines)")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve an exported model over HTTP (KServe v1 and v2 protocols)",
+        description="Serves an exported model with KServe's model server until SIGTERM or "
+        "Ctrl-C, which let requests in flight finish.",
+        allow_abbrev=False,
+    )
+    _add_dataclass_options(serve_parser, ServeConfig, "serve options")
     return parser
 
 
@@ -244,6 +254,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = run_local(config_from_args(args, beam_args), args.output_dir, args.reuse)
             shown = ("status", "blessed", "serving_model", "report")
             print(json.dumps({k: summary.get(k) for k in shown}))
+        elif args.command == "serve":
+            config = _from_args(ServeConfig, args)
+            # Imported here, after the options are checked: KServe and TensorFlow take seconds
+            # to import.
+            from components.serve.server import run_server
+
+            run_server(config)
         else:
             texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
             predict(args.model_dir, texts)
