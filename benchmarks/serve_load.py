@@ -35,7 +35,7 @@ import orjson
 import psutil
 from benchmark import load_imdb, measure_serving
 
-from components.export.export import resolve_version_dir
+from components.common.serving import resolve_version_dir
 
 MODEL_NAME = "lstm-sentiment"
 SCENARIOS = (

@@ -49,7 +49,7 @@ from starlette.exceptions import HTTPException
 
 from components.common import features as F
 from components.common.config import ConfigError, ServeConfig
-from components.export.export import newest_version, resolve_version_dir
+from components.common.serving import newest_version, resolve_version_dir
 
 logger = logging.getLogger(__name__)
 

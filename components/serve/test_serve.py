@@ -19,9 +19,10 @@ import pytest
 import tensorflow as tf
 
 from components.common import features as F
-from components.common.config import FORECAST
+from components.common.serving import resolve_version_dir
+from components.common.tasks import FORECAST, SENTIMENT
 from components.conftest import TINY_TRAIN_CONFIG
-from components.export.export import resolve_version_dir, run_export
+from components.export.export import run_export
 from components.train.train import run_train
 
 MODEL_NAME = "lstm-sentiment"
@@ -98,7 +99,7 @@ def in_process(version_dir: str, texts: list[str]) -> dict[str, np.ndarray]:
 def write_version(model_dir: str, transform_graph: str, export_dir: Path, version: int) -> str:
     """Exports `model_dir` as `export_dir/<version>`, renamed into place complete, as export's
     push does."""
-    staged = run_export(transform_graph, model_dir, str(export_dir / "staging"))
+    staged = run_export(SENTIMENT, transform_graph, model_dir, str(export_dir / "staging"))
     target = export_dir / str(version)
     shutil.move(staged, target)
     shutil.rmtree(export_dir / "staging")
@@ -109,7 +110,7 @@ def write_version(model_dir: str, transform_graph: str, export_dir: Path, versio
 def one_epoch_model_dir(tmp_path_factory, transformed) -> str:
     model_dir = str(tmp_path_factory.mktemp("one_epoch_model"))
     config = dataclasses.replace(TINY_TRAIN_CONFIG, epochs=1)
-    run_train(config, transformed["data"], transformed["graph"], model_dir)
+    run_train(SENTIMENT, config, transformed["data"], transformed["graph"], model_dir)
     return model_dir
 
 
@@ -392,7 +393,7 @@ def receive_all(sock: socket.socket) -> bytes:
 
 def test_a_forecaster_is_served_too(tmp_path, sine_transformed, sine_model_dir):
     version_dir = run_export(
-        sine_transformed["graph"], sine_model_dir, str(tmp_path / "forecast"), task=FORECAST
+        FORECAST, sine_transformed["graph"], sine_model_dir, str(tmp_path / "forecast")
     )
     lookback = (
         tf.saved_model.load(version_dir)
