@@ -14,6 +14,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from pipeline.cli import build_parser
+from pipeline.deployment import registry_host
+
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir())
 KUBERNETES_VERSION = "1.32"
@@ -40,9 +43,10 @@ RUNNER_RULES = [
 ]
 
 
-def render(overlay: str, scratch: Path) -> list[dict]:
-    """The overlay's objects, rendered from a copy whose credential env files (kept out of git,
-    made from the cluster's Secret) hold placeholders."""
+def render(overlay: str, scratch: Path, components: tuple[str, ...] = ()) -> list[dict]:
+    """The overlay's objects, with the kustomize `components` (names under manifests/components)
+    added, rendered from a copy whose credential env files (kept out of git, made from the
+    cluster's Secret) hold placeholders."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.fail("kubectl (with its built-in kustomize) is needed to render the manifests")
@@ -53,6 +57,16 @@ def render(overlay: str, scratch: Path) -> list[dict]:
     for generator in kustomization.get("secretGenerator", []):
         for env_file in generator.get("envs", []):
             (directory / env_file).write_text("awsAccessKeyID=placeholder\nawsSecretAccessKey=x\n")
+    if components:
+        # kustomize takes only relative paths to other kustomizations.
+        combined = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [f"overlays/{overlay}"],
+            "components": [f"components/{name}" for name in components],
+        }
+        directory = copied
+        (directory / "kustomization.yaml").write_text(yaml.safe_dump(combined))
     result = subprocess.run(
         [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=True
     )
@@ -115,8 +129,10 @@ def test_overlay_validates_against_kubernetes_and_kserve_types(overlay):
     _, resources = overlay
     (service,) = by_kind(resources, "InferenceService")
     check_inference_service(service)
+    (runtime,) = by_kind(resources, "ServingRuntime")
+    check_api_object(runtime, "V1alpha1ServingRuntime")
     for resource in resources:
-        if resource["kind"] != "InferenceService":
+        if resource["kind"] not in ("InferenceService", "ServingRuntime"):
             kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
 
 
@@ -207,3 +223,34 @@ def test_serving_runs_non_root_read_only_and_without_capabilities(overlay):
     assert container_security["capabilities"]["drop"] == ["ALL"]
     assert container_security["readOnlyRootFilesystem"] is True
     assert container_security["allowPrivilegeEscalation"] is False
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_server_component_makes_our_runtime_the_predictor(tmp_path, overlay):
+    rendered = render(overlay, tmp_path, components=("lstm-pipeline-server",))
+    resources = {(r["kind"], r["metadata"]["name"]): r for r in rendered}
+    predictor = resources["InferenceService", "lstm-sentiment"]["spec"]["predictor"]
+    assert predictor["model"]["runtime"] == "lstm-pipeline-server"
+    # KServe would make a runtimeVersion the tag of the runtime's image.
+    assert "runtimeVersion" not in predictor["model"]
+    runtime = resources["ServingRuntime", "lstm-pipeline-server"]["spec"]
+    assert runtime["supportedModelFormats"][0]["name"] == predictor["model"]["modelFormat"]["name"]
+    (container,) = runtime["containers"]
+    assert registry_host(container["image"]), "a cluster pulls images from a registry"
+    # KServe puts the InferenceService's name where the runtime says {{.Name}}.
+    args = [arg.replace("{{.Name}}", "lstm-sentiment") for arg in container["args"]]
+    options = build_parser().parse_args(container["command"][1:] + args)
+    assert options.command == "serve" and options.model_dir == "/mnt/models"
+    assert options.model_name == "lstm-sentiment" and options.host == "0.0.0.0"
+    assert options.port == container["ports"][0]["containerPort"]
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/v2/health/ready",
+        "port": options.port,
+    }
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/v2/health/live",
+        "port": options.port,
+    }
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True and security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
