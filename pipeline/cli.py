@@ -1,4 +1,4 @@
-"""`lstm-pipeline`: compile the DAG, run it locally, or predict with an exported model.
+"""`lstm-pipeline`: compile the DAG, run it locally, build its image, or predict with a model.
 
 Options of `run` are the stage configs' fields (defaults and help come from there; `--task
 forecast` changes the few defaults in TASK_DEFAULTS). Arguments after `--` go unchanged to every
@@ -26,11 +26,14 @@ from components.common.config import (
     task_defaults,
 )
 from pipeline.deployment import DeploymentOptions
+from pipeline.image import ImageError
 from pipeline.submit import TOKEN_ENV, SubmitOptions
 
 # Command-line names that differ from the config field they set.
 _OPTION_NAMES = {"model_type": "model"}
 PREDICT_BATCH_SIZE = 256
+# How `run` executes steps: subprocesses of this environment, or containers of the image.
+RUNNERS = ("subprocess", "docker")
 
 
 def _attribute_help(cls) -> dict[str, str]:
@@ -123,6 +126,19 @@ def build_parser(
         help="reuse outputs of earlier runs in --output-dir whose inputs and parameters are "
         "unchanged, and resume interrupted training (default: on)",
     )
+    run_parser.add_argument(
+        "--runner",
+        choices=RUNNERS,
+        default=RUNNERS[0],
+        help="subprocess: each step is a process of this Python environment; docker: each step "
+        "runs in the component image as its non-root user (default: subprocess)",
+    )
+    run_parser.add_argument(
+        "--image",
+        default="",
+        help="with --runner docker, the image the steps run in (default: this source's image, "
+        "built first when missing)",
+    )
     for stage, cls in STAGE_CONFIGS.items():
         _add_dataclass_options(run_parser, cls, f"{stage} options", getattr(defaults, stage))
 
@@ -144,6 +160,30 @@ def build_parser(
         help="a pipeline parameter for the run, e.g. epochs=3 (repeatable)",
     )
     _add_dataclass_options(submit_parser, DeploymentOptions, "cluster options")
+
+    image_parser = commands.add_parser(
+        "image", help="build the component image every step runs in", allow_abbrev=False
+    )
+    image_commands = image_parser.add_subparsers(dest="image_command", required=True)
+    build_image_parser = image_commands.add_parser(
+        "build",
+        help="build components/Dockerfile (and, where no registry is reachable, a local base)",
+        description="Builds the image as lstm-pipeline:<version>-<hash of its build inputs> and "
+        "prints it; `run --runner docker` uses that tag.",
+        allow_abbrev=False,
+    )
+    build_image_parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        help="a further tag, e.g. REGISTRY/lstm-pipeline:0.1.0 (repeatable)",
+    )
+    build_image_parser.add_argument(
+        "--base-image",
+        default="",
+        help="the image to build on (default: the Dockerfile's official Python 3.11 slim image, "
+        "pinned by digest; when it cannot be pulled, a Debian 12 base made with debootstrap)",
+    )
 
     predict_parser = commands.add_parser(
         "predict", help="classify texts with an exported model", allow_abbrev=False
@@ -238,10 +278,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(result))
             if result.get("state", "SUCCEEDED") != "SUCCEEDED":
                 return 1
-        elif args.command == "run":
-            from pipeline.local import run_local
+        elif args.command == "image":
+            from pipeline.image import build_image
 
-            summary = run_local(config_from_args(args, beam_args), args.output_dir, args.reuse)
+            built = build_image(args.tag, args.base_image or None)
+            print(json.dumps({"image": built.tags[0], **dataclasses.asdict(built)}))
+        elif args.command == "run":
+            from pipeline.local import check_before_running, run_local
+
+            config = config_from_args(args, beam_args)
+            image = ""
+            if args.runner == "docker":
+                from pipeline.image import ensure_image
+
+                # Before a build that may take minutes: the source and output folder are usable.
+                check_before_running(config, os.path.abspath(args.output_dir))
+                image = ensure_image(args.image)
+            elif args.image:
+                raise ConfigError(
+                    f"--image={args.image!r} is not allowed: it is for --runner docker only"
+                )
+            summary = run_local(config, args.output_dir, args.reuse, image)
             shown = ("status", "blessed", "serving_model", "report")
             print(json.dumps({k: summary.get(k) for k in shown}))
         else:
@@ -250,6 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"lstm-pipeline: error: {error}", file=sys.stderr)
         return 2
+    except ImageError as error:
+        print(f"lstm-pipeline: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,7 +1,8 @@
 """Runs the pipeline DAG on this machine with kfp.local, then writes run_summary.json.
 
-kfp.local's SubprocessRunner executes each step as a subprocess of this Python environment, in
-DAG order, honouring dsl.If; Beam steps use the local runner unless beam_args name another.
+kfp.local's SubprocessRunner executes each step as a subprocess of this Python environment, or
+its DockerRunner in the component image (pipeline/docker_runner.py), in DAG order, honouring
+dsl.If; Beam steps use the local runner unless beam_args name another.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from components.ingest.ingest import COUNTS_FILE
 from components.train.train import MODEL_INFO_FILE
 from pipeline.dag import STEP_NAMES, create_pipeline, pipeline_arguments
 from pipeline.deployment import DeploymentOptions
+from pipeline.docker_runner import docker_runner, with_absolute_paths
 
 logger = logging.getLogger(__name__)
 
@@ -160,30 +162,35 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
         ) from error
 
 
-def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> dict:
+def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True, image: str = "") -> dict:
     """Runs the whole DAG with artifacts under `output_dir` and returns the run summary.
 
     With `reuse`, steps whose inputs and parameters match an earlier run under the same
     `output_dir` copy that run's outputs (kept in `output_dir/cache`) instead of recomputing.
+    With `image`, every step runs in that container image (DockerRunner), else in this
+    Python environment (SubprocessRunner).
     """
     output_dir = os.path.abspath(output_dir)
     check_before_running(config, output_dir)
     pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR)
     os.makedirs(pipeline_root, exist_ok=True)
     earlier_runs = set(os.listdir(pipeline_root))
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=pipeline_root,
-        raise_on_error=True,
-    )
+    cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
+    if image:
+        config = with_absolute_paths(config)
+        runner = docker_runner(config, output_dir, pipeline_root, cache_dir)
+    else:
+        runner = local.SubprocessRunner(use_venv=False)
+    local.init(runner=runner, pipeline_root=pipeline_root, raise_on_error=True)
     start = time.monotonic()
     status, failure = "succeeded", None
     with warnings.catch_warnings():
-        # The cluster image's name does not contain "python"; locally it is not used at all.
+        # The image's name does not contain "python"; kfp only warns that it may lack Python.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         try:
-            cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
-            local_deployment = DeploymentOptions(retries=False, max_parallel_trainings=1)
+            local_deployment = DeploymentOptions(
+                retries=False, max_parallel_trainings=1, **({"image": image} if image else {})
+            )
             create_pipeline(local_deployment)(**pipeline_arguments(config, cache_dir))
         except RuntimeError as error:
             status, failure = "failed", error
