@@ -78,7 +78,8 @@ def docker_runner(
     if source.kind == "tfds":
         data_dir = ingest.data_dir or os.environ.get("TFDS_DATA_DIR", "")
         if data_dir and _is_local(data_dir):
-            read_only.append(os.path.abspath(data_dir))
+            data_dir = os.path.abspath(data_dir)
+            read_only.append(data_dir)
         if data_dir and not ingest.data_dir:
             environment["TFDS_DATA_DIR"] = data_dir
     elif source.kind != "sine" and _is_local(source.location):
