@@ -22,7 +22,8 @@ OWNER = 4242
 
 def run(runner: str, output_dir: Path, source: Path, image: str = "") -> dict:
     argv = ["run", "--runner", runner, "--source", f"aclimdb:{source}", *RUN_ARGS]
-    argv += ["--output-dir", str(output_dir)] + (["--image", image] if image else [])
+    argv += ["--output-dir", str(output_dir), "--export-dir", str(output_dir / "serving")]
+    argv += ["--image", image] if image else []
     assert main(argv) == 0
     return json.loads((output_dir / "run_summary.json").read_text())
 
@@ -51,7 +52,9 @@ def test_the_container_run_gives_the_subprocess_runs_results(container_run, acli
         in_containers["leaderboard"]["models"][0]["eval_accuracy"]
         == (in_processes["leaderboard"]["models"][0]["eval_accuracy"])
     )
-    assert Path(in_containers["serving_model"], "saved_model.pb").is_file()
+    # Export pushed to the export folder, mounted read-write at its path.
+    (version,) = (container_run[0] / "serving").iterdir()
+    assert (version / "saved_model.pb").is_file()
 
 
 def test_every_step_ran_as_the_images_non_root_user(container_run):
