@@ -23,6 +23,7 @@ from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc,
 from components.common.beam import LOCAL_RUNNER, pipeline_options
 from components.common.config import TransformConfig
 from components.common.io import tfrecord_files
+from components.common.tasks import SENTIMENT
 from components.transform.transform import run_transform
 from pipeline.image import PROJECT_ROOT, docker_client
 
@@ -120,7 +121,7 @@ def test_portable_runner_with_workers_in_the_image_gives_the_local_runners_resul
         f"--environment_config=localhost:{worker_pool_in_image}",
     ]
     config = TransformConfig(vocab_size=24, max_seq_len=40)  # As the local runner's fixture.
-    run_transform(config, str(ingested), graph_dir, data_dir, beam_args)
+    run_transform(SENTIMENT, config, str(ingested), graph_dir, data_dir, beam_args)
 
     # The job service ran the job (the transform's analysis and output are one pipeline).
     with grpc.insecure_channel(f"localhost:{job_service}") as channel:

@@ -9,16 +9,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from components.common.tasks import FORECAST, SENTIMENT, TASKS
+
 MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru", "stacked-lstm", "bigru")
 POOLING_MODES = ("last", "max", "max-mean")
 PUNCTUATION_MODES = ("drop", "keep")
 EMBEDDING_INITS = ("random", "ppmi-svd")
 SOURCE_KINDS = ("tfds", "aclimdb", "csv", "jsonl", "sine")
 DEFAULT_TFDS_DATASET = "imdb_reviews"
-SENTIMENT, FORECAST = "sentiment", "forecast"
-TASKS = (SENTIMENT, FORECAST)
-# csv means labeled text for sentiment and a dated series for forecast.
-TASK_SOURCE_KINDS = {SENTIMENT: ("tfds", "aclimdb", "csv", "jsonl"), FORECAST: ("sine", "csv")}
 SCALINGS = ("zscore", "minmax")
 
 
@@ -33,7 +31,7 @@ def _require(condition: bool, option: str, value: object, allowed: str) -> None:
 
 @dataclass(frozen=True)
 class Source:
-    """Where ingest reads reviews from, parsed from `KIND[:LOCATION]`."""
+    """Where ingest reads a task's data from, parsed from `KIND[:LOCATION]`."""
 
     kind: str
     location: str
@@ -57,7 +55,10 @@ class Source:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Ingest: read a labeled text source and write train/eval/test tf.Examples.
+    """Ingest: read a source and write train/eval/test tf.Examples.
+
+    `source` and `max_quarantine_fraction` serve every task; the other fields are how
+    sentiment reads labeled text (a forecast's series is read as SeriesConfig says).
 
     Attributes:
         source: `tfds[:NAME]`, `aclimdb:PATH` (directory or .tar.gz), `csv:PATH` or `jsonl:PATH`.
@@ -248,7 +249,7 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """What the pipeline learns; every step dispatches on it, so one DAG serves both.
+    """What the pipeline learns; each task has its own pipeline (components/common/tasks.py).
 
     Attributes:
         task: "sentiment": classify review text as positive or negative; "forecast": predict a
@@ -258,12 +259,13 @@ class TaskConfig:
     task: str = SENTIMENT
 
     def __post_init__(self) -> None:
-        _require(self.task in TASKS, "task", self.task, f"one of {TASKS}")
+        _require(self.task in TASKS, "task", self.task, f"one of {tuple(TASKS)}")
 
 
 def check_source_for_task(source: str, task: str) -> None:
     """Raises ConfigError when `source` is not a kind of source that `task` can read."""
-    kinds = TASK_SOURCE_KINDS[task]
+    # csv means labeled text for sentiment and a dated series for forecast.
+    kinds = TASKS[task].source_kinds
     _require(
         Source.parse(source).kind in kinds,
         "source",

@@ -21,11 +21,13 @@ def export(
 
     start = time.monotonic()
     from components.common import logs
-    from components.common.config import TaskConfig
-    from components.common.step_cache import run_cached, step_key
-    from components.export.export import newest_version, resolve_version_dir, run_export
 
-    logs.configure()
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    from components.common.config import TaskConfig
+    from components.common.serving import newest_version, resolve_version_dir
+    from components.common.step_cache import run_cached, step_key
+    from components.export.export import run_export
+
     task = TaskConfig(task).task
     inputs = [transform_graph.path, model.path]
     # Reused only while the destination still holds what an identical export pushed there.
@@ -35,7 +37,7 @@ def export(
         step_key("export", {"export_dir": export_dir, "served": destination, "task": task}, inputs),
         {"serving_model": serving_model.path},
         cache_dir,
-        lambda: run_export(*inputs, serving_model.path, export_dir, task),
+        lambda: run_export(task, *inputs, serving_model.path, export_dir),
     )
     serving_model.metadata.update(
         version_path=resolve_version_dir(serving_model.path),

@@ -1,0 +1,369 @@
+"""Ingest for sentiment: labeled reviews from a source, as train/eval/test tf.Examples.
+
+The examples have text, label (0/1), id and rating; a quarantine line has the record's id, and
+its label and split as read. The layout and counts are shared.py's.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import tarfile
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from components.common import features as F
+from components.common.config import IngestConfig, Source
+from components.common.examples import REVIEW_FEATURES
+from components.ingest.shared import (
+    QUARANTINE,
+    IngestError,
+    position_order,
+    quarantine_line,
+    shown,
+    write_quarantine_and_counts,
+    write_splits,
+)
+
+_POSITIVE = {"1", "pos", "positive", "true"}
+_NEGATIVE = {"0", "neg", "negative", "false"}
+# aclImdb/<split>/<pos|neg>/<id>_<rating>.txt
+_ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+
+
+def stable_fraction(key: str, salt: str) -> float:
+    """A deterministic pseudo-random number in [0, 1) for `key`, independent per `salt`."""
+    digest = hashlib.sha256(f"{salt}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _record(text: Any, label: Any, split: Any, position: str, rid: str = "", rating: int = 0):
+    return {
+        F.TEXT_KEY: text,
+        F.LABEL_KEY: label,
+        "split": split,
+        "position": position,
+        F.ID_KEY: rid or position,
+        F.RATING_KEY: rating,
+    }
+
+
+def parse_label(value: Any) -> int | None:
+    """0 or 1 for the label spellings we accept, None for anything else."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return int(value)
+    text = str(value).strip().lower() if value is not None else ""
+    if text in _POSITIVE:
+        return 1
+    if text in _NEGATIVE:
+        return 0
+    return None
+
+
+def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str | None]:
+    """Splits a raw record into an accepted example or a quarantine reason."""
+    text = record[F.TEXT_KEY]
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    if isinstance(text, bytes) and len(text) > max_text_bytes:
+        return None, "text_too_long"
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "text_not_utf8"
+    if not isinstance(text, str) or not text.strip():
+        return None, "empty_text"
+    label = parse_label(record[F.LABEL_KEY])
+    if label is None:
+        return None, "unknown_label"
+    if record["split"] not in F.SOURCE_SPLITS:
+        return None, "unknown_split"
+    example = dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: label})
+    return example, None
+
+
+def quarantined(source_spec: str, record: dict, reason: str) -> beam.pvalue.TaggedOutput:
+    """The quarantine line of a set-aside record, on the QUARANTINE output."""
+    line = quarantine_line(
+        source_spec,
+        record["position"],
+        reason,
+        id=record[F.ID_KEY],
+        label=shown(record[F.LABEL_KEY]),
+        split=shown(record["split"]),
+    )
+    return beam.pvalue.TaggedOutput(QUARANTINE, line)
+
+
+class ValidateRecords(beam.DoFn):
+    """Emits accepted examples on the main output and quarantine lines on QUARANTINE."""
+
+    def __init__(self, source_spec: str, max_text_bytes: int):
+        self._source_spec, self._max_text_bytes = source_spec, max_text_bytes
+
+    def process(self, record: dict) -> Iterator:
+        example, reason = validate(record, self._max_text_bytes)
+        yield example if example is not None else quarantined(self._source_spec, record, reason)
+
+
+class DropDuplicateIds(beam.PTransform):
+    """Keeps the first record (by position) of each id; quarantines the others."""
+
+    def __init__(self, source_spec: str):
+        super().__init__()
+        self._source_spec = source_spec
+
+    def expand(self, examples):
+        return (
+            examples
+            | "ById" >> beam.Map(lambda example: (example[F.ID_KEY], example))
+            | "GroupById" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.FlatMap(self._keep_first).with_outputs(QUARANTINE, main="unique")
+        )
+
+    def _keep_first(self, id_and_examples):
+        first, *duplicates = sorted(
+            id_and_examples[1], key=lambda example: position_order(example["position"])
+        )
+        yield first
+        for duplicate in duplicates:
+            yield quarantined(self._source_spec, duplicate, "duplicate_id")
+
+
+# ---- Sources: each is a PTransform from the pipeline root to raw records with a `split`. ----
+
+
+class ReadTfds(beam.PTransform):
+    """Both splits of a tensorflow-datasets dataset; downloads it first where it is missing."""
+
+    def __init__(self, name: str, data_dir: str, text_field: str, label_field: str):
+        super().__init__()
+        self._name, self._data_dir = name, data_dir or None
+        self._text_field, self._label_field = text_field, label_field
+
+    def expand(self, root):
+        # Imported here: tensorflow-datasets takes seconds to import, and only this source
+        # needs it.
+        import tensorflow_datasets as tfds
+
+        try:
+            builder = tfds.builder(self._name, data_dir=self._data_dir)
+        except tfds.core.registered.DatasetNotFoundError as error:
+            raise IngestError(f"unknown tensorflow-datasets dataset {self._name!r}") from error
+        if not builder.is_prepared():
+            builder.download_and_prepare()
+        read_config = tfds.ReadConfig(add_tfds_id=True)
+        splits = []
+        for split in F.SOURCE_SPLITS:
+            splits.append(
+                root
+                | f"Read{split.title()}"
+                >> tfds.beam.ReadFromTFDS(builder, split, read_config=read_config)
+                | f"ToRecords{split.title()}" >> beam.Map(self._to_record, split)
+            )
+        return splits | beam.Flatten()
+
+    def _to_record(self, example, split: str) -> dict:
+        example = {key: value.numpy() for key, value in example.items()}
+        tfds_id = example["tfds_id"].decode()
+        return _record(
+            example.get(self._text_field), example.get(self._label_field), split, tfds_id
+        )
+
+
+def _aclimdb_record(path: str, content: bytes) -> dict:
+    match = _ACLIMDB_PATH.search(path.replace(os.sep, "/"))
+    if match is None:
+        return _record(content, None, None, path)
+    split, polarity, review_id, rating = match.groups()
+    return _record(content, polarity, split, path, f"{split}/{polarity}/{review_id}", int(rating))
+
+
+def _read_aclimdb_tar(path: str) -> Iterator[dict]:
+    # Streamed: a .tar.gz cannot be split, and the whole archive need not sit in memory.
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        with tarfile.open(fileobj=raw, mode="r|gz") as archive:
+            for member in archive:
+                if member.isfile() and re.search(
+                    r"/(train|test)/(pos|neg)/[^/]+\.txt$", member.name
+                ):
+                    yield _aclimdb_record(member.name, archive.extractfile(member).read())
+
+
+class ReadAclImdb(beam.PTransform):
+    """Stanford's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, as a directory or .tar.gz."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def expand(self, root):
+        if self._path.endswith((".tar.gz", ".tgz")):
+            return (
+                root | "ArchivePath" >> beam.Create([self._path]) | beam.FlatMap(_read_aclimdb_tar)
+            )
+        pattern = FileSystems.join(self._path, "*", "*", "*.txt")
+        return (
+            root
+            | fileio.MatchFiles(pattern)
+            | fileio.ReadMatches()
+            | beam.Map(lambda f: _aclimdb_record(f.metadata.path, f.read()))
+        )
+
+
+def _undecoded(value: Any) -> Any:
+    """Strings holding undecodable bytes (as surrogates) back to bytes, which Beam can encode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", errors="surrogateescape")
+    return value
+
+
+def _delimited_records(readable, kind: str, config: IngestConfig, split: str | None):
+    path = readable.metadata.path
+    # Undecodable bytes survive as surrogates, so validation quarantines just their records.
+    lines = readable.read().decode("utf-8-sig", errors="surrogateescape").splitlines(keepends=True)
+    if kind == "csv":
+        rows = csv.DictReader(lines)
+        numbered = ((rows.line_num, row) for row in rows)
+    else:
+        numbered = ((number, line) for number, line in enumerate(lines, 1) if line.strip())
+    for number, row in numbered:
+        position = f"{path}:{number}"
+        if kind == "jsonl":
+            try:
+                row = json.loads(row)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict):
+                yield _record(None, None, split, position)
+                continue
+        yield _record(
+            _undecoded(row.get(config.text_field)),
+            _undecoded(row.get(config.label_field)),
+            split or _undecoded(str(row.get(config.split_field, "")).strip().lower()),
+            position,
+            # Ids are only reported, so undecodable bytes in them are escaped, not quarantined.
+            str(row.get(F.ID_KEY) or "").encode("utf-8", "backslashreplace").decode(),
+        )
+
+
+class ReadDelimited(beam.PTransform):
+    """csv or jsonl: a directory with `train*`/`test*` files, or one file with a split field."""
+
+    def __init__(self, kind: str, path: str, config: IngestConfig):
+        super().__init__()
+        self._kind, self._path, self._config = kind, path, config
+
+    def expand(self, root):
+        if not tf.io.gfile.isdir(self._path):
+            return self._read(root, self._path, None)
+        reads = [
+            self._read(root, FileSystems.join(self._path, f"{split}*.{self._kind}"), split)
+            for split in F.SOURCE_SPLITS
+        ]
+        return reads | beam.Flatten()
+
+    def _read(self, root, pattern: str, split: str | None):
+        label = (split or "all").title()
+        kind, config = self._kind, self._config
+        return (
+            root
+            | f"Match{label}" >> fileio.MatchFiles(pattern)
+            | f"Open{label}" >> fileio.ReadMatches()
+            | f"Parse{label}" >> beam.FlatMap(_delimited_records, kind, config, split)
+        )
+
+
+def read_source(root, config: IngestConfig):
+    source: Source = config.parsed_source
+    if source.kind == "tfds":
+        return root | "ReadTfds" >> ReadTfds(
+            source.location, config.data_dir, config.text_field, config.label_field
+        )
+    if source.kind == "aclimdb":
+        return root | "ReadAclImdb" >> ReadAclImdb(source.location)
+    return root | f"Read{source.kind.title()}" >> ReadDelimited(
+        source.kind, source.location, config
+    )
+
+
+# ---- Splitting, sampling and writing. ----
+
+
+def _sample_key(example: dict) -> float:
+    return stable_fraction(example[F.ID_KEY] + example[F.TEXT_KEY], "max-examples")
+
+
+def assign_split(example: dict, eval_fraction: float) -> dict:
+    """train or eval for the source's train split (by a hash of the text), test stays test."""
+    if example["split"] == "train" and stable_fraction(example[F.TEXT_KEY], "eval") < eval_fraction:
+        # Keyed on the text alone so duplicate reviews land in the same split.
+        return dict(example, split="eval")
+    return example
+
+
+class SplitExamples(beam.PTransform):
+    """Accepted examples to a dict of split name -> PCollection, capped and carved."""
+
+    def __init__(self, eval_fraction: float, max_examples: int):
+        super().__init__()
+        self._eval_fraction, self._max_examples = eval_fraction, max_examples
+
+    def expand(self, examples):
+        by_source_split = examples | "BySourceSplit" >> beam.Partition(
+            lambda example, _: F.SOURCE_SPLITS.index(example["split"]), len(F.SOURCE_SPLITS)
+        )
+        capped = []
+        for name, pcoll in zip(F.SOURCE_SPLITS, by_source_split, strict=True):
+            if self._max_examples:
+                # The smallest hashes: a deterministic, label-independent sample of the split.
+                pcoll = (
+                    pcoll
+                    | f"Sample{name.title()}"
+                    >> beam.combiners.Top.Of(self._max_examples, key=_sample_key, reverse=True)
+                    | f"Unpack{name.title()}" >> beam.FlatMap(lambda batch: batch)
+                )
+            capped.append(pcoll)
+        partitions = (
+            capped
+            | "FlattenSampled" >> beam.Flatten()
+            | "AssignSplit" >> beam.Map(assign_split, self._eval_fraction)
+            | "ByOutputSplit"
+            >> beam.Partition(lambda example, _: F.SPLITS.index(example["split"]), len(F.SPLITS))
+        )
+        return dict(zip(F.SPLITS, partitions, strict=True))
+
+
+def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
+    """Adds the whole ingest graph to a pipeline (separate from running it, for tests)."""
+    records = read_source(root, config)
+    validated = records | "Validate" >> beam.ParDo(
+        ValidateRecords(config.source, config.max_text_bytes)
+    ).with_outputs(QUARANTINE, main="accepted")
+    deduplicated = validated.accepted | "DropDuplicateIds" >> DropDuplicateIds(config.source)
+    splits = deduplicated.unique | "Split" >> SplitExamples(
+        config.eval_fraction, config.max_examples
+    )
+
+    count_keys = [records | "CountRead" >> beam.Map(lambda _: "read")]
+    count_keys += write_splits(splits, REVIEW_FEATURES, output_dir)
+    quarantine = (
+        validated[QUARANTINE],
+        deduplicated[QUARANTINE],
+    ) | "AllQuarantined" >> beam.Flatten()
+    write_quarantine_and_counts(quarantine, count_keys, output_dir)
