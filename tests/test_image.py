@@ -155,9 +155,10 @@ def test_a_step_runs_on_a_read_only_root_filesystem(component_image, aclimdb_dir
     # The ingest core on data mounted read-only, writing only under /tmp.
     script = (
         "import json, sys\n"
+        "from components.common.artifacts import read_counts\n"
         "from components.common.config import IngestConfig\n"
-        "from components.ingest.ingest import read_counts, run_ingest\n"
-        "run_ingest(IngestConfig(source='aclimdb:' + sys.argv[1]), '/tmp/examples')\n"
+        "from components.ingest.ingest import run_ingest\n"
+        "run_ingest('sentiment', IngestConfig(source='aclimdb:' + sys.argv[1]), '/tmp/examples')\n"
         "print(json.dumps(read_counts('/tmp/examples')))"
     )
     mount = docker.types.Mount(str(aclimdb_dir), str(aclimdb_dir), type="bind", read_only=True)
