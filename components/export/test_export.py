@@ -141,7 +141,7 @@ def test_predict_streams_its_input(export_dir):
         nonlocal consumed
         for i in range(20 * PREDICT_BATCH_SIZE):
             consumed += 1
-            yield f"line {i}"
+            yield {"line": i + 1}, f"line {i}"
 
     class FirstWrite:
         consumed_at_first_write = None
