@@ -11,8 +11,8 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
+import uuid
 import warnings
 
 import tensorflow as tf
@@ -150,13 +150,25 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
         from components.ingest.timeseries import check_csv_columns
 
         check_csv_columns(source.location, config.ingest.source, config.series)
+    require_writable("output_dir", output_dir)
+    if config.evaluate.export_dir:
+        require_writable("export_dir", config.evaluate.export_dir)
+
+
+def require_writable(option: str, directory: str) -> None:
+    """Raises ConfigError unless a file can be written in `directory` (made if missing), local
+    or an object store's, so a step that writes there late does not fail after the work."""
+    probe = f"{directory.rstrip('/')}/.write-probe-{uuid.uuid4().hex}"
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as error:
+        tf.io.gfile.makedirs(directory)
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("probe")
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "message", None) or error
         raise ConfigError(
-            f"--output-dir={output_dir!r} is not allowed: cannot write there ({error.strerror})"
+            f"--{option.replace('_', '-')}={directory!r} is not allowed: cannot write there "
+            f"({reason})"
         ) from error
 
 

@@ -17,7 +17,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig, TrainConfig
+from components.common.config import (
+    STAGE_CONFIGS,
+    ConfigError,
+    PipelineConfig,
+    TrainConfig,
+    require_plain_numbers,
+)
 from pipeline.compile import compile_pipeline
 from pipeline.dag import PIPELINE_NAME
 from pipeline.deployment import DeploymentOptions
@@ -60,6 +66,7 @@ class SubmitOptions:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         if not self.host.startswith(("http://", "https://")):
             raise ConfigError(f"--host={self.host!r} is not allowed: an http(s):// URL")
         if self.schedule and self.wait:

@@ -7,6 +7,7 @@ the components all take their defaults from the dataclass fields below.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru", "stacked-lstm", "bigru")
@@ -29,6 +30,27 @@ class ConfigError(ValueError):
 def _require(condition: bool, option: str, value: object, allowed: str) -> None:
     if not condition:
         raise ConfigError(f"--{option.replace('_', '-')}={value!r} is not allowed: {allowed}")
+
+
+# Integer options become TensorFlow shapes, Keras layer sizes and vocabulary ranks, which take
+# 32-bit integers; seeds go to numpy, which takes 0 .. 2**32 - 1.
+INT_LIMIT = 2**31 - 1
+SEED_LIMIT = 2**32 - 1
+SEED_FIELDS = ("seed", "sine_seed")
+
+
+def require_plain_numbers(options: object) -> None:
+    """Raises ConfigError for a float field of the dataclass `options` that is NaN or infinite,
+    or an integer field outside what its consumers take, before a later step fails on it."""
+    for option in dataclasses.fields(options):
+        value = getattr(options, option.name)
+        if isinstance(value, float):
+            _require(math.isfinite(value), option.name, value, "a finite number")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if option.name in SEED_FIELDS:
+                _require(0 <= value <= SEED_LIMIT, option.name, value, "0 <= x <= 2**32 - 1")
+            else:
+                _require(abs(value) <= INT_LIMIT, option.name, value, "at most 2**31 - 1")
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ class IngestConfig:
     max_quarantine_fraction: float = 0.01
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         Source.parse(self.source)
         _require(self.max_text_bytes >= 1, "max_text_bytes", self.max_text_bytes, "1 or more")
         _require(
@@ -122,6 +145,7 @@ class TransformConfig:
     punctuation: str = "drop"
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         _require(self.vocab_size >= 3, "vocab_size", self.vocab_size, "3 or more")
         _require(self.max_seq_len >= 1, "max_seq_len", self.max_seq_len, "1 or more")
         _require(
@@ -179,6 +203,7 @@ class TrainConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         _require(
             bool(self.model_types) and set(self.model_types) <= set(MODEL_TYPES),
             "model",
@@ -234,6 +259,7 @@ class EvaluateConfig:
     max_rmse_ratio: float = 1.0
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         _require(
             0 <= self.max_regression <= 1, "max_regression", self.max_regression, "0 <= x <= 1"
         )
@@ -258,6 +284,7 @@ class TaskConfig:
     task: str = SENTIMENT
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         _require(self.task in TASKS, "task", self.task, f"one of {TASKS}")
 
 
@@ -304,6 +331,7 @@ class SeriesConfig:
     series_eval_fraction: float = 0.15
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         _require(bool(self.date_field.strip()), "date_field", self.date_field, "a column name")
         columns = self.target_columns
         _require(
@@ -346,6 +374,7 @@ class WindowConfig:
     scaling: str = "zscore"
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         _require(self.lookback >= 1, "lookback", self.lookback, "1 or more")
         _require(self.horizon >= 1, "horizon", self.horizon, "1 or more")
         _require(self.scaling in SCALINGS, "scaling", self.scaling, f"one of {SCALINGS}")
@@ -365,6 +394,7 @@ class PipelineConfig:
     beam_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         check_source_for_task(self.ingest.source, self.task.task)
 
     def to_dict(self) -> dict:
