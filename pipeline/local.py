@@ -6,14 +6,19 @@ DAG order, honouring dsl.If; Beam steps use the local runner unless beam_args na
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import json
 import logging
 import os
+import secrets
 import shutil
+import socket
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 
 import tensorflow as tf
 from kfp import local
@@ -34,6 +39,7 @@ SUMMARY_FILE = "run_summary.json"
 REPORT_FILE = "report.html"
 ARTIFACTS_DIR = "artifacts"
 CACHE_DIR = "cache"
+LOCK_FILE = ".lock"
 # kfp.local writes each task's results, artifact metadata included, to this file in its folder.
 EXECUTOR_OUTPUT_FILE = "executor_output.json"
 
@@ -172,17 +178,61 @@ def require_writable(option: str, directory: str) -> None:
         ) from error
 
 
+def new_run_id() -> str:
+    """An id for one run, unique within an output folder: its start time and a random tail."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def output_dir_lock(output_dir: str, run_id: str) -> Iterator[None]:
+    """Holds `output_dir` for run `run_id`; raises ConfigError naming the holder if another
+    run holds it, so two runs never mix their artifacts, cache and summary.
+
+    The lock is an flock on `output_dir/.lock`, which the kernel releases however the process
+    ends, so a killed run leaves no stale lock behind. (Network file systems may not honour
+    flock; a shared output folder there is not guarded.)
+    """
+    path = os.path.join(output_dir, LOCK_FILE)
+    with open(path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another run that is starting"
+            raise ConfigError(
+                f"--output-dir={output_dir!r} is not allowed: it is in use by {holder}; "
+                "wait for that run to end or choose another --output-dir"
+            ) from None
+        lock.truncate(0)
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        lock.write(f"run {run_id} (pid {os.getpid()} on {socket.gethostname()}, since {started})")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+
+
 def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> dict:
     """Runs the whole DAG with artifacts under `output_dir` and returns the run summary.
 
     With `reuse`, steps whose inputs and parameters match an earlier run under the same
     `output_dir` copy that run's outputs (kept in `output_dir/cache`) instead of recomputing.
+    One run at a time holds `output_dir`; each keeps its artifacts in `artifacts/<run id>/`.
     """
     output_dir = os.path.abspath(output_dir)
     check_before_running(config, output_dir)
-    pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR)
-    os.makedirs(pipeline_root, exist_ok=True)
-    earlier_runs = set(os.listdir(pipeline_root))
+    run_id = new_run_id()
+    with output_dir_lock(output_dir, run_id):
+        return _run_holding_output_dir(config, output_dir, reuse, run_id)
+
+
+def _run_holding_output_dir(
+    config: PipelineConfig, output_dir: str, reuse: bool, run_id: str
+) -> dict:
+    # A pipeline root of the run's own: kfp.local names the run's folder in it by the time.
+    pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR, run_id)
+    os.makedirs(pipeline_root)
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=pipeline_root,
@@ -199,12 +249,13 @@ def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> di
             create_pipeline(local_deployment)(**pipeline_arguments(config, cache_dir))
         except RuntimeError as error:
             status, failure = "failed", error
-    new_runs = sorted(set(os.listdir(pipeline_root)) - earlier_runs)
-    if not new_runs:
+    run_folders = [name for name in os.listdir(pipeline_root) if not name.startswith(".")]
+    if not run_folders:
         raise RuntimeError(f"the pipeline did not start: {failure}")
     summary = summarize_run(
-        os.path.join(pipeline_root, new_runs[-1]), config, status, time.monotonic() - start
+        os.path.join(pipeline_root, run_folders[0]), config, status, time.monotonic() - start
     )
+    summary["run_id"] = run_id
     if failure is not None:
         summary["error"] = str(failure)
     if "report" in summary:

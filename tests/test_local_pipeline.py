@@ -45,8 +45,10 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     assert 0 <= summary["baseline"]["metrics"]["accuracy"] <= 1
     serving_model = Path(summary["serving_model"])
     assert serving_model.is_absolute() and (serving_model / "saved_model.pb").exists()
-    # Everything the run wrote is under its output directory.
-    assert serving_model.is_relative_to(Path(summary["run_dir"]).parents[1])
+    # Everything the run wrote is under its output directory, in its own run's folder.
+    run_dir = Path(summary["run_dir"])
+    assert run_dir.parent == run_dir.parents[2] / "artifacts" / summary["run_id"]
+    assert serving_model.is_relative_to(run_dir.parents[2])
     assert serving_model.name.isdigit()
     assert summary["leaderboard"]["champion"] == "lstm"
     assert [row["model_type"] for row in summary["leaderboard"]["models"]] == ["lstm"]
@@ -55,7 +57,7 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     accuracy = test_metrics["accuracy"]
     assert summary["blessing_reason"] == f"test accuracy {accuracy:.4f} >= threshold 0.0"
     report = Path(summary["report"]).read_text()
-    assert Path(summary["run_dir"]).parents[1].joinpath("report.html").read_text() == report
+    assert run_dir.parents[2].joinpath("report.html").read_text() == report
     for section in (
         "Blessing: <span",
         "Against the baseline",
