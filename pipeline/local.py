@@ -25,7 +25,8 @@ from kfp import local
 
 from components.baseline.baseline import BASELINE_FILE
 from components.common.config import FORECAST, ConfigError, PipelineConfig
-from components.common.io import read_json, write_json
+from components.common.io import INCOMPLETE_SUFFIX, read_json, write_json
+from components.common.lifetime import RUN_PROCESS_ENV, run_process_marker
 from components.compare.compare import LEADERBOARD_FILE
 from components.evaluate.evaluate import EVALUATION_FILE
 from components.ingest.ingest import COUNTS_FILE
@@ -223,8 +224,39 @@ def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> di
     output_dir = os.path.abspath(output_dir)
     check_before_running(config, output_dir)
     run_id = new_run_id()
-    with output_dir_lock(output_dir, run_id):
+    with output_dir_lock(output_dir, run_id), steps_end_with_this_process():
+        remove_stale_incomplete(output_dir)
         return _run_holding_output_dir(config, output_dir, reuse, run_id)
+
+
+@contextlib.contextmanager
+def steps_end_with_this_process() -> Iterator[None]:
+    """Names this process to the steps it starts, which end when it ends (common/lifetime.py)."""
+    earlier = os.environ.get(RUN_PROCESS_ENV)
+    os.environ[RUN_PROCESS_ENV] = run_process_marker()
+    try:
+        yield
+    finally:
+        if earlier is None:
+            del os.environ[RUN_PROCESS_ENV]
+        else:
+            os.environ[RUN_PROCESS_ENV] = earlier
+
+
+def remove_stale_incomplete(output_dir: str) -> None:
+    """Removes the `.incomplete` folders that killed steps of earlier runs left behind.
+
+    Only a run holding the output folder calls this, so no step is writing into them.
+    """
+    removed = []
+    for top in (ARTIFACTS_DIR, CACHE_DIR):
+        for folder, subfolders, _ in os.walk(os.path.join(output_dir, top)):
+            for name in [name for name in subfolders if name.endswith(INCOMPLETE_SUFFIX)]:
+                shutil.rmtree(os.path.join(folder, name))
+                subfolders.remove(name)
+                removed.append(os.path.join(folder, name))
+    if removed:
+        logger.info("removed %d folder(s) that killed steps left incomplete", len(removed))
 
 
 def _run_holding_output_dir(

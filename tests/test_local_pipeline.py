@@ -118,7 +118,7 @@ def test_a_model_below_the_threshold_is_not_exported(tmp_path, aclimdb_dir):
     assert summary["blessing_reason"].endswith("< threshold 1.0")
     assert summary["steps"]["export"]["status"] == "not run"
     assert summary["serving_model"] is None
-    assert not list(tmp_path.glob("artifacts/*/export"))
+    assert not list(tmp_path.glob("artifacts/*/*/export"))
 
 
 def test_bad_option_value_exits_2_with_one_line_naming_it(tmp_path):

@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from components.common.config import ConfigError
+from components.common.lifetime import RUN_PROCESS_ENV
 from pipeline.cli import main
-from pipeline.local import LOCK_FILE, output_dir_lock
+from pipeline.local import LOCK_FILE, output_dir_lock, remove_stale_incomplete
 
 
 def test_a_second_run_in_a_held_output_dir_exits_2_naming_the_holder(tmp_path, capsys):
@@ -51,3 +52,55 @@ def test_the_lock_ends_with_its_process_however_it_ends(tmp_path):
     with output_dir_lock(str(tmp_path), "after-the-kill"):
         assert "run after-the-kill" in (tmp_path / LOCK_FILE).read_text()
     assert (tmp_path / LOCK_FILE).read_text() == ""  # Released: no holder to name.
+
+
+def test_a_run_removes_the_incomplete_folders_killed_steps_left(tmp_path):
+    stale = [
+        tmp_path / "artifacts" / "run-a" / "lstm-sentiment-1" / "ingest" / "examples.incomplete",
+        tmp_path / "cache" / "transform-abc" / "graph.incomplete",
+    ]
+    kept = tmp_path / "artifacts" / "run-a" / "lstm-sentiment-1" / "ingest" / "examples"
+    for folder in [*stale, kept]:
+        (folder / "part").mkdir(parents=True)
+    remove_stale_incomplete(str(tmp_path))
+    assert not any(folder.exists() for folder in stale)
+    assert (kept / "part").exists()
+
+
+STEP_SCRIPT = """
+import sys, time
+from components.common.lifetime import end_with_local_run
+end_with_local_run()
+print("watching", flush=True)
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_a_step_ends_when_the_run_that_started_it_is_killed(tmp_path):
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from components.common.lifetime import run_process_marker\n"
+            "import time; print(run_process_marker(), flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    marker = run.stdout.readline().strip()
+    env = {**os.environ, RUN_PROCESS_ENV: marker}
+    step = subprocess.Popen(
+        [sys.executable, "-c", STEP_SCRIPT, "600"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert step.stdout.readline() == "watching\n"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert step.wait(timeout=60) == -signal.SIGKILL
+
+
+def test_outside_a_local_run_a_step_does_not_watch():
+    env = {key: value for key, value in os.environ.items() if key != RUN_PROCESS_ENV}
+    finished = subprocess.run(
+        [sys.executable, "-c", STEP_SCRIPT, "0"], env=env, capture_output=True, text=True
+    )
+    assert finished.returncode == 0 and finished.stdout == "watching\n"
