@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -247,6 +248,23 @@ def sentiment_learning(
     )
 
 
+def epoch_batches(
+    examples: tf.data.Dataset, seed: int, batch_size: int, first_epoch: int, epochs: int
+) -> tf.data.Dataset:
+    """The batches of epochs `first_epoch` .. `epochs` - 1, one after another, each epoch's
+    examples in an order set by the seed and the epoch's number alone.
+
+    So a training resumed after epoch k sees the same batches in epoch k + 1 as one that was
+    never interrupted (a dataset reshuffled each iteration would restart at its first order).
+    """
+    size = examples.cardinality()
+
+    def one_epoch(epoch):
+        return examples.shuffle(size, seed=seed * 1_000_003 + epoch).batch(batch_size)
+
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+
+
 def run_train(
     config: TrainConfig,
     transformed_dir: str,
@@ -283,10 +301,12 @@ def run_train(
     logger.info("%s", "\n".join(summary_lines))
 
     num_train = len(train_targets)
-    train = (
-        tf.data.Dataset.from_tensor_slices((train_features, train_targets))
-        .shuffle(num_train, seed=config.seed)
-        .batch(config.batch_size)
+    train = epoch_batches(
+        tf.data.Dataset.from_tensor_slices((train_features, train_targets)),
+        config.seed,
+        config.batch_size,
+        first_epoch=stopping.epochs_done,
+        epochs=config.epochs,
     )
     evaluation = tf.data.Dataset.from_tensor_slices(in_memory(learning.evaluation, "eval"))
     evaluation = evaluation.batch(config.batch_size)
@@ -303,6 +323,7 @@ def run_train(
             validation_data=evaluation,
             epochs=config.epochs,
             initial_epoch=stopping.epochs_done,
+            steps_per_epoch=math.ceil(num_train / config.batch_size),
             callbacks=callbacks,
             verbose=0,
         )
