@@ -177,7 +177,7 @@ def write_dated_csv(path: Path) -> dict[str, int]:
     with path.open("ab") as f:
         f.write(b"24-Jan-17,1,2\xff,3,4,5\n")  # Not UTF-8: set aside, not a crash.
     reasons: dict[str, int] = {}
-    for reason in [reason for _, reason in bad] + ["non_numeric_value"]:
+    for reason in [reason for _, reason in bad] + ["not_utf8"]:
         reasons[reason] = reasons.get(reason, 0) + 1
     return reasons
 

@@ -157,6 +157,10 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
         from components.ingest.timeseries import check_csv_columns
 
         check_csv_columns(source.location, config.ingest.source, config.series)
+    elif source.kind == "csv":
+        from components.ingest.ingest import check_delimited_headers
+
+        check_delimited_headers(config.ingest)
     require_writable("output_dir", output_dir)
     if config.evaluate.export_dir:
         require_writable("export_dir", config.evaluate.export_dir)

@@ -11,7 +11,6 @@ The forecast task reads a time series instead: see timeseries.py.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -24,7 +23,6 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -33,6 +31,7 @@ from components.common.beam import pipeline_options
 from components.common.config import (
     FORECAST,
     SENTIMENT,
+    ConfigError,
     IngestConfig,
     SeriesConfig,
     Source,
@@ -40,6 +39,7 @@ from components.common.config import (
 )
 from components.common.io import EXAMPLES_SUFFIX, atomic_directory, examples_prefix
 from components.common.step_cache import file_fingerprint
+from components.ingest.records import HeaderError, check_columns, read_csv, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ _POSITIVE = {"1", "pos", "positive", "true"}
 _NEGATIVE = {"0", "neg", "negative", "false"}
 # aclImdb/<split>/<pos|neg>/<id>_<rating>.txt
 _ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_REVIEW_MEMBER = re.compile(r"/(train|test)/(pos|neg)/[^/]+\.txt$")
 
 
 class IngestError(RuntimeError):
@@ -62,7 +63,17 @@ def stable_fraction(key: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _record(text: Any, label: Any, split: Any, position: str, rid: str = "", rating: int = 0):
+def _record(
+    text: Any,
+    label: Any,
+    split: Any,
+    position: str,
+    rid: str = "",
+    rating: int = 0,
+    reason: str = "",
+    detail: str = "",
+):
+    """A raw record; `reason` and `detail` set when the source already rejected it."""
     return {
         F.TEXT_KEY: text,
         F.LABEL_KEY: label,
@@ -70,7 +81,22 @@ def _record(text: Any, label: Any, split: Any, position: str, rid: str = "", rat
         "position": position,
         F.ID_KEY: rid or position,
         F.RATING_KEY: rating,
+        "reason": reason,
+        "detail": detail,
     }
+
+
+def _rejected(position: str, reason: str, detail: str, split: Any = None) -> dict:
+    return _record(None, None, split, position, reason=reason, detail=detail)
+
+
+def record_id(value: Any, position: str) -> str:
+    """A record's id as text: its own id field (0 and false are ids too), else its position."""
+    if value is None or value == "":
+        return position
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def parse_label(value: Any) -> int | None:
@@ -87,36 +113,64 @@ def parse_label(value: Any) -> int | None:
     return None
 
 
-def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str | None]:
-    """Splits a raw record into an accepted example or a quarantine reason."""
+_JSON_KINDS = {bool: "true or false", int: "a number", float: "a number", list: "an array"}
+
+
+def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str, str]:
+    """A raw record as an accepted example, or None with the reason and a one-line detail.
+
+    Text is bytes (files, tfds), a string (csv, jsonl), or whatever a JSON value holds.
+    """
+    if record.get("reason"):
+        return None, record["reason"], record.get("detail", "")
     text = record[F.TEXT_KEY]
+    if text is None:
+        return None, "missing_text", "no text: the field is absent or null"
+    if not isinstance(text, str | bytes):
+        kind = _JSON_KINDS.get(type(text), "an object")
+        return None, "text_not_a_string", f"the text is {kind}, not a string"
     if isinstance(text, str):
-        text = text.encode("utf-8")
-    if isinstance(text, bytes) and len(text) > max_text_bytes:
-        return None, "text_too_long"
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            where = f"character {error.start + 1}"
+            return None, "invalid_unicode", f"a lone surrogate at {where} names no character"
+    else:
+        size = len(text)
+    if size > max_text_bytes:
+        return None, "text_too_long", f"{size:,} bytes, above --max-text-bytes {max_text_bytes:,}"
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, "text_not_utf8"
-    if not isinstance(text, str) or not text.strip():
-        return None, "empty_text"
+        except UnicodeDecodeError as error:
+            byte = text[error.start]
+            return None, "not_utf8", f"byte {byte:#04x} at byte {error.start + 1} is not UTF-8"
+    if not text.strip():
+        return None, "empty_text", "the text is empty or only whitespace"
     label = parse_label(record[F.LABEL_KEY])
     if label is None:
-        return None, "unknown_label"
+        allowed = "0/1, neg/pos, negative/positive or false/true"
+        return None, "unknown_label", f"{_shown(record[F.LABEL_KEY])} is not one of {allowed}"
     if record["split"] not in F.SOURCE_SPLITS:
-        return None, "unknown_split"
+        return None, "unknown_split", f"{_shown(record['split'])} is not train or test"
     example = dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: label})
-    return example, None
+    return example, "", ""
 
 
-def quarantine_line(source_spec: str, record: dict, reason: str) -> dict:
+def _shown(value: Any) -> str:
+    """A value for a detail: its repr, short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def quarantine_line(source_spec: str, record: dict, reason: str, detail: str = "") -> dict:
     """What the quarantine keeps of a set-aside record: enough to find and judge it."""
     return {
         "source": source_spec,
         "position": record["position"],
         "id": record[F.ID_KEY],
         "reason": reason,
+        "detail": detail,
         "label": repr(record[F.LABEL_KEY])[:100],
         "split": repr(record["split"])[:100],
     }
@@ -132,18 +186,20 @@ class ValidateRecords(beam.DoFn):
         self._source_spec, self._max_text_bytes = source_spec, max_text_bytes
 
     def process(self, record: dict) -> Iterator:
-        example, reason = validate(record, self._max_text_bytes)
+        example, reason, detail = validate(record, self._max_text_bytes)
         if example is not None:
             yield example
         else:
             yield beam.pvalue.TaggedOutput(
-                QUARANTINE, quarantine_line(self._source_spec, record, reason)
+                QUARANTINE, quarantine_line(self._source_spec, record, reason, detail)
             )
 
 
-def _position_order(example: dict) -> tuple:
-    path, _, line = example["position"].rpartition(":")
-    return (path, int(line)) if line.isdigit() else (example["position"], 0)
+def position_order(position: str) -> tuple:
+    """A sort key putting `path:line` (or `path:first-last`) positions in file order."""
+    path, _, lines = position.rpartition(":")
+    first = lines.partition("-")[0]
+    return (path, int(first)) if first.isdigit() else (position, 0)
 
 
 class DropDuplicateIds(beam.PTransform):
@@ -162,11 +218,13 @@ class DropDuplicateIds(beam.PTransform):
         )
 
     def _keep_first(self, id_and_examples):
-        first, *duplicates = sorted(id_and_examples[1], key=_position_order)
+        first, *duplicates = sorted(id_and_examples[1], key=lambda e: position_order(e["position"]))
         yield first
         for duplicate in duplicates:
+            detail = f"the id {_shown(duplicate[F.ID_KEY])} is first at {first['position']}"
             yield beam.pvalue.TaggedOutput(
-                QUARANTINE, quarantine_line(self._source_spec, duplicate, "duplicate_id")
+                QUARANTINE,
+                quarantine_line(self._source_spec, duplicate, "duplicate_id", detail),
             )
 
 
@@ -222,10 +280,38 @@ def _read_aclimdb_tar(path: str) -> Iterator[dict]:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         with tarfile.open(fileobj=raw, mode="r|gz") as archive:
             for member in archive:
-                if member.isfile() and re.search(
-                    r"/(train|test)/(pos|neg)/[^/]+\.txt$", member.name
-                ):
+                if not _REVIEW_MEMBER.search(member.name):
+                    continue
+                if member.issym() or member.islnk():
+                    # A stream cannot go back for a link's target; counted, never followed.
+                    kind = "symbolic" if member.issym() else "hard"
+                    detail = f"a {kind} link to {member.linkname!r}; links are not followed"
+                    yield _rejected(member.name, "link", detail)
+                elif member.isfile():
                     yield _aclimdb_record(member.name, archive.extractfile(member).read())
+
+
+def aclimdb_files(folder: str) -> list[str]:
+    """The review files of an aclImdb folder, `<split>/<pos|neg>/*.txt`, listed without glob
+    patterns (a folder name with `[` or `*` is a name)."""
+    files = []
+    for split in F.SOURCE_SPLITS:
+        for polarity in ("pos", "neg"):
+            labeled = f"{folder.rstrip('/')}/{split}/{polarity}"
+            if tf.io.gfile.isdir(labeled):
+                names = sorted(tf.io.gfile.listdir(labeled))
+                files += [f"{labeled}/{name}" for name in names if name.endswith(".txt")]
+    return files
+
+
+def _read_aclimdb_file(path: str, folder: str) -> dict:
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        if os.path.commonpath([target, os.path.realpath(folder)]) != os.path.realpath(folder):
+            detail = f"a link to {target}, outside the source folder; not followed"
+            return _rejected(path, "link", detail)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return _aclimdb_record(path, f.read())
 
 
 class ReadAclImdb(beam.PTransform):
@@ -240,52 +326,80 @@ class ReadAclImdb(beam.PTransform):
             return (
                 root | "ArchivePath" >> beam.Create([self._path]) | beam.FlatMap(_read_aclimdb_tar)
             )
-        pattern = FileSystems.join(self._path, "*", "*", "*.txt")
         return (
             root
-            | fileio.MatchFiles(pattern)
-            | fileio.ReadMatches()
-            | beam.Map(lambda f: _aclimdb_record(f.metadata.path, f.read()))
+            | "ReviewFiles" >> beam.Create(aclimdb_files(self._path))
+            | "ReadReviews" >> beam.Map(_read_aclimdb_file, self._path)
         )
 
 
-def _undecoded(value: Any) -> Any:
-    """Strings holding undecodable bytes (as surrogates) back to bytes, which Beam can encode."""
-    if isinstance(value, str):
+def delimited_files(kind: str, location: str) -> list[tuple[str, str | None]]:
+    """(path, split or None) of each csv or jsonl file of a source: the file itself (its
+    records name their split), or a folder's `train*` and `test*` files, listed without glob
+    patterns (a name with `[` or `*` is a name)."""
+    if not tf.io.gfile.isdir(location):
+        return [(location, None)]
+    names = sorted(tf.io.gfile.listdir(location))
+    return [
+        (f"{location.rstrip('/')}/{name}", split)
+        for split in F.SOURCE_SPLITS
+        for name in names
+        if name.startswith(split) and name.endswith(f".{kind}")
+    ]
+
+
+def check_delimited_headers(config: IngestConfig) -> dict[str, list[str]]:
+    """Checks each csv file's header before any work; returns the columns ingest does not read,
+    per file (reported, not an error).
+
+    Raises:
+        ConfigError: a header is missing or broken, names a column twice, or lacks a column
+            an option names (the text, the label, and the split for a single file).
+    """
+    source = config.parsed_source
+    not_read = {}
+    if source.kind != "csv":
+        return not_read
+    for path, split in delimited_files("csv", source.location):
         try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", errors="surrogateescape")
-    return value
+            with FileSystems.open(path) as f:
+                columns, _ = read_csv(f, path)
+            needed = {"--text-field": config.text_field, "--label-field": config.label_field}
+            if split is None:
+                needed["--split-field"] = config.split_field
+            check_columns(columns, path, needed)
+        except HeaderError as error:
+            raise ConfigError(f"--source={config.source!r} is not allowed: {error}") from None
+        used = {*needed.values(), F.ID_KEY}
+        unused = [column for column in columns if column not in used]
+        if unused:
+            not_read[path] = unused
+            logger.warning("ingest: %s: columns not read: %s", path, ", ".join(unused))
+    return not_read
 
 
-def _delimited_records(readable, kind: str, config: IngestConfig, split: str | None):
-    path = readable.metadata.path
-    # Undecodable bytes survive as surrogates, so validation quarantines just their records.
-    lines = readable.read().decode("utf-8-sig", errors="surrogateescape").splitlines(keepends=True)
-    if kind == "csv":
-        rows = csv.DictReader(lines)
-        numbered = ((rows.line_num, row) for row in rows)
-    else:
-        numbered = ((number, line) for number, line in enumerate(lines, 1) if line.strip())
-    for number, row in numbered:
-        position = f"{path}:{number}"
-        if kind == "jsonl":
+def _delimited_records(file: tuple[str, str | None], kind: str, config: IngestConfig):
+    path, split = file
+    with FileSystems.open(path) as lines:
+        if kind == "csv":
             try:
-                row = json.loads(row)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict):
-                yield _record(None, None, split, position)
+                _, records = read_csv(lines, path)
+            except HeaderError as error:  # Checked before the run; changed since.
+                raise IngestError(str(error)) from None
+        else:
+            records = read_jsonl(lines, path)
+        for record in records:
+            if record.fields is None:
+                yield _rejected(record.position, record.reason, record.detail, split)
                 continue
-        yield _record(
-            _undecoded(row.get(config.text_field)),
-            _undecoded(row.get(config.label_field)),
-            split or _undecoded(str(row.get(config.split_field, "")).strip().lower()),
-            position,
-            # Ids are only reported, so undecodable bytes in them are escaped, not quarantined.
-            str(row.get(F.ID_KEY) or "").encode("utf-8", "backslashreplace").decode(),
-        )
+            fields = record.fields
+            yield _record(
+                fields.get(config.text_field),
+                fields.get(config.label_field),
+                split or str(fields.get(config.split_field, "")).strip().lower(),
+                record.position,
+                record_id(fields.get(F.ID_KEY), record.position),
+            )
 
 
 class ReadDelimited(beam.PTransform):
@@ -296,22 +410,11 @@ class ReadDelimited(beam.PTransform):
         self._kind, self._path, self._config = kind, path, config
 
     def expand(self, root):
-        if not tf.io.gfile.isdir(self._path):
-            return self._read(root, self._path, None)
-        reads = [
-            self._read(root, FileSystems.join(self._path, f"{split}*.{self._kind}"), split)
-            for split in F.SOURCE_SPLITS
-        ]
-        return reads | beam.Flatten()
-
-    def _read(self, root, pattern: str, split: str | None):
-        label = (split or "all").title()
         kind, config = self._kind, self._config
         return (
             root
-            | f"Match{label}" >> fileio.MatchFiles(pattern)
-            | f"Open{label}" >> fileio.ReadMatches()
-            | f"Parse{label}" >> beam.FlatMap(_delimited_records, kind, config, split)
+            | "Files" >> beam.Create(delimited_files(kind, self._path))
+            | "Parse" >> beam.FlatMap(_delimited_records, kind, config)
         )
 
 
@@ -523,10 +626,16 @@ def run_ingest(
 
         return run_series_ingest(config, series, output_dir, beam_args)
     check_source_for_task(config.source, task)
+    columns_not_read = check_delimited_headers(config)
     logger.info("ingest: reading %s", config.source)
     with atomic_directory(output_dir) as staging:
         with beam.Pipeline(options=pipeline_options(beam_args)) as root:
             build_ingest_pipeline(root, config, staging)
+        if columns_not_read:
+            counts_path = FileSystems.join(staging, COUNTS_FILE)
+            counts = dict(read_counts(staging), columns_not_read=columns_not_read)
+            with FileSystems.create(counts_path) as f:
+                f.write(json.dumps(counts, indent=2).encode())
     counts = check_counts(config, output_dir, ("train", "test"))
     logger.info("ingest: %s", json.dumps(counts))
     return counts

@@ -17,7 +17,6 @@ The splits are periods: the oldest `series_train_fraction` of the points is trai
 
 from __future__ import annotations
 
-import csv
 import datetime
 import json
 import logging
@@ -29,7 +28,6 @@ from dataclasses import dataclass
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
-from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from components.common import features as F
@@ -49,9 +47,12 @@ from components.common.io import (
 )
 from components.ingest.ingest import (
     QUARANTINE,
+    IngestError,
     check_counts,
+    position_order,
     write_quarantine_and_counts,
 )
+from components.ingest.records import HeaderError, read_csv
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +139,14 @@ def validate_row(
 
 
 def quarantine_line(
-    source_spec: str, position: str, reason: str, date: object, values: dict
+    source_spec: str, position: str, reason: str, date: object, values: dict, detail: str = ""
 ) -> dict:
     """What the quarantine keeps of a set-aside row: enough to find and judge it."""
     return {
         "source": source_spec,
         "position": position,
         "reason": reason,
+        "detail": detail,
         "date": repr(date)[:100],
         "values": {column: repr(value)[:100] for column, value in values.items()},
     }
@@ -153,19 +155,24 @@ def quarantine_line(
 def csv_files(location: str) -> list[str]:
     """The csv files of a series: the file itself, or each `*.csv` in a folder, by name."""
     if tf.io.gfile.isdir(location):
-        return sorted(tf.io.gfile.glob(FileSystems.join(location, "*.csv")))
+        # Listed, not globbed: a folder name with `[` or `*` is a name.
+        names = sorted(tf.io.gfile.listdir(location))
+        return [f"{location.rstrip('/')}/{name}" for name in names if name.endswith(".csv")]
     return [location]
 
 
 def check_csv_columns(location: str, source_spec: str, series: SeriesConfig) -> None:
-    """Raises ConfigError unless every csv file of the series has the date and target columns."""
+    """Raises ConfigError unless every csv file of the series has a readable header with the
+    date and target columns, each named once."""
     files = csv_files(location)
     if not files:
         raise ConfigError(f"--source={source_spec!r} is not allowed: no .csv files in {location}")
     for path in files:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            first_line = f.readline().decode("utf-8-sig", errors="replace")
-        header = next(csv.reader([first_line]), [])
+        try:
+            with FileSystems.open(path) as f:
+                header, _ = read_csv(f, path)
+        except HeaderError as error:
+            raise ConfigError(f"--source={source_spec!r} is not allowed: {error}") from None
         for option, column in [("date_field", series.date_field)] + [
             ("target", column) for column in series.target_columns
         ]:
@@ -183,28 +190,35 @@ class ParseCsvRows(beam.DoFn):
     def __init__(self, source_spec: str, series: SeriesConfig):
         self._source_spec, self._series = source_spec, series
 
-    def process(self, readable) -> Iterator:
-        path = readable.metadata.path
-        # A byte-order mark is dropped; undecodable bytes survive as surrogates, which no number
-        # or date parses from, so just their rows are quarantined.
-        lines = readable.read().decode("utf-8-sig", errors="surrogateescape")
-        rows = csv.DictReader(lines.splitlines(keepends=True))
+    def process(self, path: str) -> Iterator:
         columns = (self._series.date_field, *self._series.target_columns)
-        for row in rows:
-            position = f"{path}:{rows.line_num}"
-            point, reason = validate_row(
-                row, position, self._series.date_field, self._series.target_columns
-            )
-            if point is not None:
-                yield point
-            else:
-                cells = {column: row.get(column) for column in columns[1:]}
-                yield beam.pvalue.TaggedOutput(
-                    QUARANTINE,
-                    quarantine_line(
-                        self._source_spec, position, reason, row.get(columns[0]), cells
-                    ),
-                )
+        with FileSystems.open(path) as lines:
+            try:
+                _, records = read_csv(lines, path)
+            except HeaderError as error:  # Checked before the run; changed since.
+                raise IngestError(str(error)) from None
+            for record in records:
+                row, reason, detail = record.fields or {}, record.reason, record.detail
+                point = None
+                if not reason:
+                    point, reason = validate_row(
+                        row, record.position, self._series.date_field, columns[1:]
+                    )
+                if point is not None:
+                    yield point
+                else:
+                    cells = {column: row.get(column) for column in columns[1:]}
+                    yield beam.pvalue.TaggedOutput(
+                        QUARANTINE,
+                        quarantine_line(
+                            self._source_spec,
+                            record.position,
+                            reason,
+                            row.get(columns[0]),
+                            cells,
+                            detail,
+                        ),
+                    )
 
 
 def sine_points(series: SeriesConfig) -> list[dict]:
@@ -226,11 +240,6 @@ def split_boundaries(points: int, train_fraction: float, eval_fraction: float) -
     return first_eval, first_test
 
 
-def _position_order(position: str) -> tuple:
-    path, _, line = position.rpartition(":")
-    return (path, int(line)) if line.isdigit() else (position, 0)
-
-
 def order_in_time(
     points: list[dict], train_fraction: float, eval_fraction: float
 ) -> tuple[list[dict], list[dict]]:
@@ -239,7 +248,7 @@ def order_in_time(
     Of points with the same time the first in the source is kept.
     """
     ordered, duplicates = [], []
-    for point in sorted(points, key=lambda p: (p["order"], _position_order(p["position"]))):
+    for point in sorted(points, key=lambda p: (p["order"], position_order(p["position"]))):
         if ordered and ordered[-1]["order"] == point["order"]:
             duplicates.append(point)
         else:
@@ -345,8 +354,6 @@ def build_series_pipeline(
         parsed = (
             root
             | "CsvFiles" >> beam.Create(csv_files(source.location))
-            | "MatchCsv" >> fileio.MatchAll()
-            | "OpenCsv" >> fileio.ReadMatches()
             | "ParseRows"
             >> beam.ParDo(ParseCsvRows(config.source, series)).with_outputs(
                 QUARANTINE, main="points"
