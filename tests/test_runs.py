@@ -1,10 +1,14 @@
 """Runs cannot mix: one run at a time holds an output folder, and a run knows its own folder."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import psutil
 import pytest
 
 from components.common.config import ConfigError
@@ -104,3 +108,52 @@ def test_outside_a_local_run_a_step_does_not_watch():
         [sys.executable, "-c", STEP_SCRIPT, "0"], env=env, capture_output=True, text=True
     )
     assert finished.returncode == 0 and finished.stdout == "watching\n"
+
+
+def tiny_run_args(source: str, output_dir, *extra: str) -> list[str]:
+    args = ["run", "--source", source, "--output-dir", str(output_dir), "--epochs", "1"]
+    return [*args, "--units", "4", "--embedding-dim", "4", "--vocab-size", "50", *extra]
+
+
+def test_an_identical_rerun_with_an_export_dir_reuses_every_step_and_pushes_nothing(
+    tmp_path, aclimdb_dir
+):
+    serving = tmp_path / "serving"
+    argv = tiny_run_args(f"aclimdb:{aclimdb_dir}", tmp_path / "out", "--export-dir", str(serving))
+    argv += ["--accuracy-threshold", "0"]
+    summaries = []
+    for _ in range(2):
+        assert main(argv) == 0
+        summaries.append(json.loads((tmp_path / "out" / "run_summary.json").read_text()))
+    first, second = summaries
+    assert {step["status"] for step in first["steps"].values()} == {"succeeded"}
+    assert {name: step["status"] for name, step in second["steps"].items()} == {
+        name: "reused" for name in first["steps"]
+    }
+    assert [path.name for path in serving.iterdir()] == [Path(first["serving_model"]).name]
+    # Each run reports its own folder, named by the id it chose.
+    for summary in summaries:
+        assert Path(summary["run_dir"]).parent.name == summary["run_id"]
+    assert first["run_id"] != second["run_id"]
+
+
+def test_killing_the_command_stops_its_step_processes(tmp_path, aclimdb_dir):
+    command = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", *tiny_run_args(f"aclimdb:{aclimdb_dir}", tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    steps = []
+    deadline = time.monotonic() + 600
+    while not steps and time.monotonic() < deadline and command.poll() is None:
+        time.sleep(1)
+        steps = [
+            child
+            for child in psutil.Process(command.pid).children(recursive=True)
+            if "kfp.dsl.executor_main" in " ".join(child.cmdline())
+        ]
+    assert steps, "no step process started"
+    command.send_signal(signal.SIGKILL)
+    command.wait()
+    _, alive = psutil.wait_procs(steps, timeout=60)
+    assert not alive

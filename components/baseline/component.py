@@ -20,12 +20,13 @@ def baseline(
 
     start = time.monotonic()
     from components.baseline.baseline import BASELINE_FILE, run_baseline
-    from components.common import logs
+    from components.common import lifetime, logs
     from components.common.config import TaskConfig
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
 
     logs.configure()
+    lifetime.end_with_local_run()
     task = TaskConfig(task).task
     reused = run_cached(
         "baseline",

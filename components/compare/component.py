@@ -22,13 +22,14 @@ def compare(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
     from components.common.config import TaskConfig
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
     from components.compare.compare import LEADERBOARD_FILE, run_compare
 
     logs.configure()
+    lifetime.end_with_local_run()
     task = TaskConfig(task).task
     model_dirs = [model.path for model in models]
     reused = run_cached(

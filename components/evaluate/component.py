@@ -32,15 +32,21 @@ def evaluate(
     start = time.monotonic()
     from dataclasses import asdict
 
-    from components.common import logs
+    from components.common import lifetime, logs
     from components.common.config import FORECAST, EvaluateConfig, TaskConfig
     from components.common.features import LABEL_NAMES
     from components.common.io import read_json
-    from components.common.step_cache import run_cached, step_key
+    from components.common.step_cache import (
+        candidate_key,
+        read_candidate_key,
+        run_cached,
+        step_key,
+    )
     from components.evaluate.evaluate import EVALUATION_FILE, run_evaluate
     from components.export.export import newest_version
 
     logs.configure()
+    lifetime.end_with_local_run()
     config = EvaluateConfig(
         accuracy_threshold=accuracy_threshold,
         max_regression=max_regression,
@@ -49,8 +55,12 @@ def evaluate(
     )
     task = TaskConfig(task).task
     inputs = [examples.path, transform_graph.path, model.path]
-    # The served model to beat is an input too: a new push there changes the verdict.
-    params = {**asdict(config), "served": newest_version(export_dir), "task": task}
+    # The served model to beat is an input too: a new push there changes the verdict. When it
+    # is this very candidate (an identical earlier run pushed it), there is nothing else to beat.
+    served = newest_version(export_dir)
+    if served and read_candidate_key(served) == candidate_key(transform_graph.path, model.path):
+        served = None
+    params = {**asdict(config), "served": served, "task": task}
     reused = run_cached(
         "evaluate",
         step_key("evaluate", params, inputs),

@@ -20,25 +20,28 @@ def export(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
     from components.common.config import TaskConfig
     from components.common.step_cache import run_cached, step_key
-    from components.export.export import newest_version, resolve_version_dir, run_export
+    from components.export.export import push_version, resolve_version_dir, run_export
 
     logs.configure()
+    lifetime.end_with_local_run()
     task = TaskConfig(task).task
     inputs = [transform_graph.path, model.path]
-    # Reused only while the destination still holds what an identical export pushed there.
-    destination = newest_version(export_dir)
     reused = run_cached(
         "export",
-        step_key("export", {"export_dir": export_dir, "served": destination, "task": task}, inputs),
+        step_key("export", {"task": task}, inputs),
         {"serving_model": serving_model.path},
         cache_dir,
-        lambda: run_export(*inputs, serving_model.path, export_dir, task),
+        lambda: run_export(*inputs, serving_model.path, task=task),
     )
+    version_path = resolve_version_dir(serving_model.path)
+    # Outside the cache: pushes unless the destination's newest version is this very model.
+    pushed = push_version(version_path, export_dir) if export_dir else None
     serving_model.metadata.update(
-        version_path=resolve_version_dir(serving_model.path),
+        version_path=version_path,
+        pushed=pushed,
         reused=reused,
         **logs.step_stats(start),
     )

@@ -37,12 +37,13 @@ def ingest(
     start = time.monotonic()
     from dataclasses import asdict
 
-    from components.common import logs
+    from components.common import lifetime, logs
     from components.common.config import IngestConfig, SeriesConfig, TaskConfig
     from components.common.step_cache import run_cached, step_key
     from components.ingest.ingest import read_counts, run_ingest, source_fingerprint
 
     logs.configure()
+    lifetime.end_with_local_run()
     config = IngestConfig(
         source=source,
         data_dir=data_dir,

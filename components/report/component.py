@@ -24,12 +24,13 @@ def report(
     start = time.monotonic()
     import shutil
 
-    from components.common import logs
+    from components.common import lifetime, logs
     from components.common.config import TaskConfig
     from components.common.step_cache import run_cached, step_key
     from components.report.report import REPORT_FILE, run_report
 
     logs.configure()
+    lifetime.end_with_local_run()
     task = TaskConfig(task).task
     inputs = [
         transformed_examples.path,

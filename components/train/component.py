@@ -37,13 +37,14 @@ def train(
     start = time.monotonic()
     from dataclasses import asdict
 
-    from components.common import logs
+    from components.common import lifetime, logs
     from components.common.config import TaskConfig, TrainConfig
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
     from components.train.train import MODEL_INFO_FILE, run_train, write_tensorboard_logs
 
     logs.configure()
+    lifetime.end_with_local_run()
     config = TrainConfig(
         model_type=model_type,
         epochs=epochs,

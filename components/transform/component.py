@@ -28,12 +28,13 @@ def transform(
     start = time.monotonic()
     from dataclasses import asdict
 
-    from components.common import logs
+    from components.common import lifetime, logs
     from components.common.config import TaskConfig, TransformConfig, WindowConfig
     from components.common.step_cache import run_cached, step_key
     from components.transform.transform import run_transform
 
     logs.configure()
+    lifetime.end_with_local_run()
     config = TransformConfig(
         vocab_size=vocab_size, max_seq_len=max_seq_len, punctuation=punctuation
     )
