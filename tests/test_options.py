@@ -12,14 +12,6 @@ def reviews_csv(folder) -> str:
     return str(path)
 
 
-def exit_status(argv: list[str]) -> int:
-    """What the command would exit with: argparse exits itself on values of the wrong type."""
-    try:
-        return main(argv)
-    except SystemExit as exit:
-        return exit.code
-
-
 # Each of these once passed validation and failed minutes later in a step, or was accepted.
 @pytest.mark.parametrize(
     "args, message",
@@ -41,7 +33,7 @@ def exit_status(argv: list[str]) -> int:
 def test_a_value_a_later_step_would_reject_exits_2_before_any_work(tmp_path, capsys, args, message):
     output = tmp_path / "out"
     source = [] if "forecast" in args else ["--source", f"csv:{reviews_csv(tmp_path)}"]
-    assert exit_status(["run", "--output-dir", str(output), *source, *args]) == 2
+    assert main(["run", "--output-dir", str(output), *source, *args]) == 2
     error_lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(error_lines) == 1 and message in error_lines[0], error_lines
     assert not (output / "artifacts").exists()  # Nothing ran.
@@ -57,7 +49,7 @@ def test_an_export_dir_that_is_a_file_exits_2(tmp_path, capsys):
         "--source",
         f"csv:{reviews_csv(tmp_path)}",
     ]
-    assert exit_status([*argv, "--export-dir", str(a_file)]) == 2
+    assert main([*argv, "--export-dir", str(a_file)]) == 2
     assert f"--export-dir={str(a_file)!r} is not allowed: cannot write there" in (
         capsys.readouterr().err
     )
