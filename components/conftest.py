@@ -12,6 +12,7 @@ import pytest
 
 from components.common.config import (
     FORECAST,
+    SENTIMENT,
     IngestConfig,
     SeriesConfig,
     TrainConfig,
@@ -63,7 +64,8 @@ def ingested_dir(tmp_path_factory, aclimdb_dir) -> str:
     from components.ingest.ingest import run_ingest
 
     output = tmp_path_factory.mktemp("ingested")
-    run_ingest(IngestConfig(source=f"aclimdb:{aclimdb_dir}", eval_fraction=0.2), str(output))
+    config = IngestConfig(source=f"aclimdb:{aclimdb_dir}", eval_fraction=0.2)
+    run_ingest(SENTIMENT, config, str(output))
     return str(output)
 
 
@@ -74,7 +76,7 @@ def transformed(tmp_path_factory, ingested_dir) -> dict[str, str]:
     root = tmp_path_factory.mktemp("transformed")
     paths = {"graph": str(root / "transform_graph"), "data": str(root / "transformed_examples")}
     config = TransformConfig(vocab_size=24, max_seq_len=40)
-    run_transform(config, ingested_dir, paths["graph"], paths["data"])
+    run_transform(SENTIMENT, config, ingested_dir, paths["graph"], paths["data"])
     return paths
 
 
@@ -94,7 +96,7 @@ def trained_model_dir(tmp_path_factory, transformed) -> str:
     from components.train.train import run_train
 
     model_dir = str(tmp_path_factory.mktemp("model"))
-    run_train(TINY_TRAIN_CONFIG, transformed["data"], transformed["graph"], model_dir)
+    run_train(SENTIMENT, TINY_TRAIN_CONFIG, transformed["data"], transformed["graph"], model_dir)
     return model_dir
 
 
@@ -112,7 +114,7 @@ def sine_ingested_dir(tmp_path_factory) -> str:
     from components.ingest.ingest import run_ingest
 
     output = str(tmp_path_factory.mktemp("sine_ingested"))
-    run_ingest(IngestConfig(source="sine:"), output, task=FORECAST, series=TINY_SERIES)
+    run_ingest(FORECAST, IngestConfig(source="sine:"), output, series=TINY_SERIES)
     return output
 
 
@@ -122,14 +124,7 @@ def sine_transformed(tmp_path_factory, sine_ingested_dir) -> dict[str, str]:
 
     root = tmp_path_factory.mktemp("sine_transformed")
     paths = {"graph": str(root / "transform_graph"), "data": str(root / "transformed_examples")}
-    run_transform(
-        TransformConfig(),
-        sine_ingested_dir,
-        paths["graph"],
-        paths["data"],
-        task=FORECAST,
-        window=TINY_WINDOW,
-    )
+    run_transform(FORECAST, TINY_WINDOW, sine_ingested_dir, paths["graph"], paths["data"])
     return paths
 
 
@@ -139,11 +134,11 @@ def sine_model_dir(tmp_path_factory, sine_transformed) -> str:
 
     model_dir = str(tmp_path_factory.mktemp("sine_model"))
     run_train(
+        FORECAST,
         TINY_FORECAST_TRAIN_CONFIG,
         sine_transformed["data"],
         sine_transformed["graph"],
         model_dir,
-        task=FORECAST,
     )
     return model_dir
 
@@ -194,5 +189,5 @@ def dated_ingested_dir(tmp_path_factory, dated_csv) -> str:
 
     output = str(tmp_path_factory.mktemp("dated_ingested"))
     config = IngestConfig(source=f"csv:{dated_csv[0]}", max_quarantine_fraction=0.5)
-    run_ingest(config, output, task=FORECAST, series=DATED_SERIES)
+    run_ingest(FORECAST, config, output, series=DATED_SERIES)
     return output

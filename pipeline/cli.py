@@ -1,8 +1,8 @@
-"""`lstm-pipeline`: compile the DAG, run it locally, or predict with an exported model.
+"""`lstm-pipeline`: run the pipeline locally, list runs, compile or submit it, or predict.
 
 Options of `run` are the stage configs' fields (defaults and help come from there; `--task
-forecast` changes the few defaults in TASK_DEFAULTS). Arguments after `--` go unchanged to every
-Beam step, e.g. `-- --runner=DataflowRunner --project=P`.
+forecast` changes a few defaults, such as `--source sine:`). Arguments after `--` go unchanged to
+every Beam step, e.g. `-- --runner=DataflowRunner --project=P`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 
+from components.common import features as F
 from components.common.config import (
     STAGE_CONFIGS,
     ConfigError,
@@ -25,17 +26,31 @@ from components.common.config import (
     TaskConfig,
     task_defaults,
 )
+from pipeline.compile import compile_pipeline
 from pipeline.deployment import DeploymentOptions
-from pipeline.submit import TOKEN_ENV, SubmitOptions
+from pipeline.submit import TOKEN_ENV, SubmitOptions, parse_params, submit
 
 # Command-line names that differ from the config field they set.
 _OPTION_NAMES = {"model_type": "model"}
 PREDICT_BATCH_SIZE = 256
 
 
+def _spelled_out(text: str, module) -> str:
+    """`text` with the names of `module`'s constants (MODEL_TYPES) replaced by their values."""
+
+    def value_of(match: re.Match) -> str:
+        value = getattr(module, match.group(0), None)
+        if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+            return ", ".join(value)
+        return value if isinstance(value, str) else match.group(0)
+
+    return re.sub(r"\b[A-Z][A-Z0-9_]{2,}\b", value_of, text)
+
+
 def _attribute_help(cls) -> dict[str, str]:
-    """Field descriptions from the `Attributes:` section of a config class docstring."""
-    doc = inspect.getdoc(cls) or ""
+    """Field descriptions from the `Attributes:` section of a config class docstring, with the
+    constants they name spelled out, so help lists the allowed values."""
+    doc = _spelled_out(inspect.getdoc(cls) or "", sys.modules[cls.__module__])
     section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
     help_by_name, name = {}, None
     for line in section.splitlines():
@@ -117,6 +132,11 @@ def build_parser(
         "--output-dir", default="out", help="where artifacts and run_summary.json go (default: out)"
     )
     run_parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream every line the steps print (they always go to the step logs too)",
+    )
+    run_parser.add_argument(
         "--reuse",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -125,6 +145,17 @@ def build_parser(
     )
     for stage, cls in STAGE_CONFIGS.items():
         _add_dataclass_options(run_parser, cls, f"{stage} options", getattr(defaults, stage))
+
+    runs_parser = commands.add_parser(
+        "runs",
+        help="list the runs under an output folder, newest first",
+        description="Lists the runs under --output-dir, newest first: task, model, test and "
+        "baseline scores, blessing, duration, status and report.",
+        allow_abbrev=False,
+    )
+    runs_parser.add_argument(
+        "--output-dir", default="out", help="the folder `run` wrote to (default: out)"
+    )
 
     submit_parser = commands.add_parser(
         "submit",
@@ -220,10 +251,11 @@ def load_text_classifier(model_dir: str):
 
     Raises ConfigError naming the problem when `model_dir` holds no loadable text classifier.
     """
+    # Imported here, not at the top: TensorFlow takes seconds to import, which every other
+    # command (and --help) would pay.
     import tensorflow as tf
 
-    from components.common import features as F
-    from components.export.export import resolve_version_dir
+    from components.common.serving import resolve_version_dir
 
     if not tf.io.gfile.isdir(model_dir):
         problem = "a file, not a folder" if tf.io.gfile.exists(model_dir) else "no such folder"
@@ -253,9 +285,8 @@ def predict(model_dir: str, inputs: Iterable[tuple[dict, str | None]], out=sys.s
     without a text prints its `where` (with an `error`) in its place and the rest go on.
     Returns how many inputs failed.
     """
+    # Imported here, not at the top: see load_text_classifier.
     import tensorflow as tf
-
-    from components.common import features as F
 
     serve = load_text_classifier(model_dir)
     failed = 0
@@ -281,6 +312,42 @@ def predict(model_dir: str, inputs: Iterable[tuple[dict, str | None]], out=sys.s
     return failed
 
 
+def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
+    """Runs the pipeline locally, showing it as it goes; 1 when a step failed."""
+    # Imported here, not at the top: they import TensorFlow, which takes seconds that compile,
+    # submit, --help and a bad option need not pay.
+    from rich.console import Console
+
+    from components.common import logs
+
+    logs.start_tensorflow_quietly()
+    from components.common.artifacts import REPORT_FILE
+    from pipeline.console import (
+        LiveDisplay,
+        PlainDisplay,
+        failure_line,
+        log_tail,
+        print_rows,
+        result_rows,
+    )
+    from pipeline.local import run_local
+
+    console = Console(stderr=True)
+    live = console.is_terminal and not console.is_dumb_terminal and not os.environ.get("CI")
+    display = (PlainDisplay if args.verbose or not live else LiveDisplay)(console, args.verbose)
+    summary = run_local(config, args.output_dir, args.reuse, display)
+    if summary["status"] == "failed":
+        failure = summary["failure"]
+        if not args.verbose:  # Verbose has streamed the whole log already.
+            for line in log_tail(failure["log"]):
+                console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+        console.print(failure_line(failure), markup=False, highlight=False, soft_wrap=True)
+        return 1
+    report = os.path.join(os.path.abspath(args.output_dir), REPORT_FILE)
+    print_rows(Console(), result_rows(summary, report, summary["logs"]))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     own_args, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
     parser = build_parser(defaults_for(own_args))
@@ -294,27 +361,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if args.command == "compile":
-            from pipeline.compile import compile_pipeline
-
             defaults = task_defaults(_from_args(TaskConfig, args).task)
-            compile_pipeline(args.output, _from_args(DeploymentOptions, args), defaults)
+            compile_pipeline(args.output, defaults, _from_args(DeploymentOptions, args))
             print(f"wrote {args.output}")
         elif args.command == "submit":
-            from pipeline.submit import parse_params, submit
-
             defaults = task_defaults(_from_args(TaskConfig, args).task)
             params = parse_params(args.param, defaults)
             options = _from_args(SubmitOptions, args, params=params)
-            result = submit(options, _from_args(DeploymentOptions, args), defaults=defaults)
+            result = submit(options, _from_args(DeploymentOptions, args), defaults)
             print(json.dumps(result))
             if result.get("state", "SUCCEEDED") != "SUCCEEDED":
                 return 1
         elif args.command == "run":
-            from pipeline.local import run_local
+            return _run(args, config_from_args(args, beam_args))
+        elif args.command == "runs":
+            from pipeline.runs import print_runs
 
-            summary = run_local(config_from_args(args, beam_args), args.output_dir, args.reuse)
-            shown = ("status", "blessed", "serving_model", "report")
-            print(json.dumps({k: summary.get(k) for k in shown}))
+            print_runs(args.output_dir)
         else:
             texts = argument_texts(args.texts) if args.texts else stdin_texts(sys.stdin.buffer)
             failed = predict(args.model_dir, texts)

@@ -1,25 +1,28 @@
-"""The one pipeline definition.
+"""The pipeline of each task, built from the same components.
 
-ingest -> transform -> train (one task per model type, in parallel) -> compare (champion by
-eval accuracy, or eval loss for a forecast) -> evaluate -> (if blessed) export; the n-gram
-baseline beside; report last.
+ingest -> transform -> train (one task per model type, in parallel) -> compare (the champion by
+the task's eval metric) -> evaluate -> (if blessed) export; for sentiment the n-gram baseline
+beside; report last.
 
-Compiling, submitting and running locally all use `create_pipeline`; they only choose the image,
-the pipeline root, the runner and the parameters' defaults. The `task` parameter (sentiment or
-forecast) reaches every step, and each step does that task's work: the DAG is the same.
+Compiling, submitting and running locally all use `create_pipeline`; they only choose the task
+(with its parameters' defaults), the image, the pipeline root and the runner. Each task's
+pipeline takes only its own parameters, and its name and step names are the task's
+(components/common/tasks.py). One function wires the steps of both from the components in
+STEP_COMPONENTS, each given the pipeline parameters named like its inputs.
 """
 
 from kfp import dsl, kubernetes
 
 from components.baseline.component import baseline
-from components.common.config import STAGE_CONFIGS, PipelineConfig
+from components.common.config import STAGE_CONFIGS, PipelineConfig, task_defaults
+from components.common.tasks import FORECAST, SENTIMENT, TASKS
 from components.compare.component import compare
-from components.evaluate.component import evaluate
+from components.evaluate.component import evaluate_forecast, evaluate_sentiment
 from components.export.component import export
-from components.ingest.component import ingest
-from components.report.component import report
-from components.train.component import train
-from components.transform.component import transform
+from components.ingest.component import ingest_forecast, ingest_sentiment
+from components.report.component import report_forecast, report_sentiment
+from components.train.component import train_forecast, train_sentiment
+from components.transform.component import transform_forecast, transform_sentiment
 from pipeline.deployment import (
     RETRY_BACKOFF,
     RETRY_BACKOFF_FACTOR,
@@ -30,17 +33,34 @@ from pipeline.deployment import (
     DeploymentOptions,
 )
 
-PIPELINE_NAME = "lstm-sentiment"
-STEP_NAMES = (
-    "ingest",
-    "transform",
-    "train",
-    "compare",
-    "evaluate",
-    "export",
-    "baseline",
-    "report",
-)
+# Task -> step -> the KFP component that runs it. Steps share a component where its inputs
+# are the same for every task (it is then told the task).
+STEP_COMPONENTS = {
+    SENTIMENT: {
+        "ingest": ingest_sentiment,
+        "transform": transform_sentiment,
+        "train": train_sentiment,
+        "compare": compare,
+        "evaluate": evaluate_sentiment,
+        "export": export,
+        "baseline": baseline,
+        "report": report_sentiment,
+    },
+    FORECAST: {
+        "ingest": ingest_forecast,
+        "transform": transform_forecast,
+        "train": train_forecast,
+        "compare": compare,
+        "evaluate": evaluate_forecast,
+        "export": export,
+        "report": report_forecast,
+    },
+}
+
+
+def step_task_names(task: str) -> dict[str, str]:
+    """Step -> the name of its task in the task's compiled pipeline (and its folder locally)."""
+    return {step: component.name for step, component in STEP_COMPONENTS[task].items()}
 
 
 def _deploy(task, step: str, options: DeploymentOptions):
@@ -66,182 +86,181 @@ def _deploy(task, step: str, options: DeploymentOptions):
         task.set_accelerator_type(options.gpu_type).set_accelerator_limit(options.train_gpus)
 
 
-def create_pipeline(
-    options: DeploymentOptions = DeploymentOptions(),  # noqa: B008 - frozen
-    defaults: PipelineConfig = PipelineConfig(),  # noqa: B008 - frozen
-):
-    """The pipeline function, deployed on a cluster as `options` say, its parameters defaulting
-    to `defaults` (e.g. `task_defaults("forecast")`)."""
-    ingest_defaults, series_defaults = defaults.ingest, defaults.series
-    transform_defaults, window_defaults = defaults.transform, defaults.window
-    train_defaults, evaluate_defaults = defaults.train, defaults.evaluate
+def _add_steps(task: str, options: DeploymentOptions, parameters: dict, local: bool) -> None:
+    """Adds the task's steps to the pipeline being defined; each step's component gets the
+    pipeline `parameters` named like its inputs, and the task where it takes one.
+
+    For a `local` run (kfp.local, one process per step here) the steps get no display names,
+    resources, retries or security context: kfp.local has no use for them and warns about each.
+    """
+    spec = TASKS[task]
+    values = {**parameters, "task": task}
+
+    def step(name: str, **artifacts) -> dsl.PipelineTask:
+        component = STEP_COMPONENTS[task][name]
+        taken = {
+            key: value for key, value in values.items() if key in component.component_spec.inputs
+        }
+        step_task = component(**taken, **artifacts)
+        if not local:
+            step_task.set_display_name(spec.display_names[name])
+            _deploy(step_task, name, options)
+        return step_task
+
+    examples = step("ingest").outputs["examples"]
+    transform = step("transform", examples=examples)
+    graph = transform.outputs["transform_graph"]
+    transformed = transform.outputs["transformed_examples"]
+    with dsl.ParallelFor(
+        items=parameters["model_types"], name="models", parallelism=options.max_parallel_trainings
+    ) as model_type:
+        train = step(
+            "train", model_type=model_type, transformed_examples=transformed, transform_graph=graph
+        )
+    compare_task = step("compare", models=dsl.Collected(train.outputs["model"]))
+    champion = compare_task.outputs["champion"]
+    evaluate = step("evaluate", examples=examples, transform_graph=graph, model=champion)
+    with dsl.If(evaluate.outputs["Output"] == True, name="blessed"):  # noqa: E712
+        step("export", transform_graph=graph, model=champion)
+    report_inputs = {
+        "transformed_examples": transformed,
+        "transform_graph": graph,
+        "model": champion,
+        "evaluation": evaluate.outputs["evaluation"],
+        "leaderboard": compare_task.outputs["leaderboard"],
+    }
+    if spec.baseline:
+        report_inputs["baseline_result"] = step("baseline", examples=examples).outputs[
+            "baseline_result"
+        ]
+    step("report", **report_inputs)
+
+
+def _sentiment_pipeline(options: DeploymentOptions, defaults: PipelineConfig, local: bool):
+    ingest, transform = defaults.ingest, defaults.transform
+    train, evaluate = defaults.train, defaults.evaluate
+    spec = TASKS[SENTIMENT]
 
     @dsl.pipeline(
-        name=PIPELINE_NAME,
+        name=spec.pipeline_name,
         pipeline_root=options.pipeline_root or None,
-        description="IMDB-style sentiment or time series forecasting with an LSTM: ingest, "
-        "tf.Transform, train, evaluate, export a SavedModel over raw text or raw values.",
+        description=spec.description,
     )
     def lstm_sentiment(
-        source: str = ingest_defaults.source,
-        data_dir: str = ingest_defaults.data_dir,
-        text_field: str = ingest_defaults.text_field,
-        label_field: str = ingest_defaults.label_field,
-        split_field: str = ingest_defaults.split_field,
-        eval_fraction: float = ingest_defaults.eval_fraction,
-        max_examples: int = ingest_defaults.max_examples,
-        max_text_bytes: int = ingest_defaults.max_text_bytes,
-        max_quarantine_fraction: float = ingest_defaults.max_quarantine_fraction,
-        vocab_size: int = transform_defaults.vocab_size,
-        max_seq_len: int = transform_defaults.max_seq_len,
-        punctuation: str = transform_defaults.punctuation,
-        model_types: list = list(train_defaults.model_types),  # noqa: B006 - as beam_args
-        epochs: int = train_defaults.epochs,
-        batch_size: int = train_defaults.batch_size,
-        embedding_dim: int = train_defaults.embedding_dim,
-        embedding_init: str = train_defaults.embedding_init,
-        units: int = train_defaults.units,
-        dense_units: int = train_defaults.dense_units,
-        pooling: str = train_defaults.pooling,
-        dropout: float = train_defaults.dropout,
-        learning_rate: float = train_defaults.learning_rate,
-        learning_rate_decay: float = train_defaults.learning_rate_decay,
-        patience: int = train_defaults.patience,
-        seed: int = train_defaults.seed,
-        accuracy_threshold: float = evaluate_defaults.accuracy_threshold,
-        max_regression: float = evaluate_defaults.max_regression,
-        export_dir: str = evaluate_defaults.export_dir,
-        task: str = defaults.task.task,
-        date_field: str = series_defaults.date_field,
-        target: str = series_defaults.target,
-        sine_length: int = series_defaults.sine_length,
-        sine_period: float = series_defaults.sine_period,
-        sine_amplitude: float = series_defaults.sine_amplitude,
-        sine_noise: float = series_defaults.sine_noise,
-        sine_seed: int = series_defaults.sine_seed,
-        series_train_fraction: float = series_defaults.series_train_fraction,
-        series_eval_fraction: float = series_defaults.series_eval_fraction,
-        lookback: int = window_defaults.lookback,
-        horizon: int = window_defaults.horizon,
-        scaling: str = window_defaults.scaling,
-        max_rmse_ratio: float = evaluate_defaults.max_rmse_ratio,
+        source: str = ingest.source,
+        data_dir: str = ingest.data_dir,
+        text_field: str = ingest.text_field,
+        label_field: str = ingest.label_field,
+        split_field: str = ingest.split_field,
+        eval_fraction: float = ingest.eval_fraction,
+        max_examples: int = ingest.max_examples,
+        max_text_bytes: int = ingest.max_text_bytes,
+        max_quarantine_fraction: float = ingest.max_quarantine_fraction,
+        vocab_size: int = transform.vocab_size,
+        max_seq_len: int = transform.max_seq_len,
+        punctuation: str = transform.punctuation,
+        model_types: list = list(train.model_types),  # noqa: B006 - as beam_args
+        epochs: int = train.epochs,
+        batch_size: int = train.batch_size,
+        embedding_dim: int = train.embedding_dim,
+        embedding_init: str = train.embedding_init,
+        units: int = train.units,
+        dense_units: int = train.dense_units,
+        pooling: str = train.pooling,
+        dropout: float = train.dropout,
+        learning_rate: float = train.learning_rate,
+        learning_rate_decay: float = train.learning_rate_decay,
+        patience: int = train.patience,
+        seed: int = train.seed,
+        accuracy_threshold: float = evaluate.accuracy_threshold,
+        max_regression: float = evaluate.max_regression,
+        export_dir: str = evaluate.export_dir,
         beam_args: list = [],  # noqa: B006 - KFP reads the literal default into the pipeline spec.
         cache_dir: str = "",
     ):
-        ingest_task = ingest(
-            source=source,
-            data_dir=data_dir,
-            text_field=text_field,
-            label_field=label_field,
-            split_field=split_field,
-            eval_fraction=eval_fraction,
-            max_examples=max_examples,
-            max_text_bytes=max_text_bytes,
-            max_quarantine_fraction=max_quarantine_fraction,
-            task=task,
-            date_field=date_field,
-            target=target,
-            sine_length=sine_length,
-            sine_period=sine_period,
-            sine_amplitude=sine_amplitude,
-            sine_noise=sine_noise,
-            sine_seed=sine_seed,
-            series_train_fraction=series_train_fraction,
-            series_eval_fraction=series_eval_fraction,
-            beam_args=beam_args,
-            cache_dir=cache_dir,
-        ).set_display_name("Ingest reviews")
-        transform_task = transform(
-            vocab_size=vocab_size,
-            max_seq_len=max_seq_len,
-            punctuation=punctuation,
-            task=task,
-            lookback=lookback,
-            horizon=horizon,
-            scaling=scaling,
-            beam_args=beam_args,
-            cache_dir=cache_dir,
-            examples=ingest_task.outputs["examples"],
-        ).set_display_name("Vectorize with tf.Transform")
-        with dsl.ParallelFor(
-            items=model_types, name="models", parallelism=options.max_parallel_trainings
-        ) as model_type:
-            train_task = train(
-                model_type=model_type,
-                epochs=epochs,
-                batch_size=batch_size,
-                embedding_dim=embedding_dim,
-                embedding_init=embedding_init,
-                units=units,
-                dense_units=dense_units,
-                pooling=pooling,
-                dropout=dropout,
-                learning_rate=learning_rate,
-                learning_rate_decay=learning_rate_decay,
-                patience=patience,
-                seed=seed,
-                task=task,
-                cache_dir=cache_dir,
-                transformed_examples=transform_task.outputs["transformed_examples"],
-                transform_graph=transform_task.outputs["transform_graph"],
-            ).set_display_name("Train model")
-        compare_task = compare(
-            task=task, cache_dir=cache_dir, models=dsl.Collected(train_task.outputs["model"])
-        ).set_display_name("Pick the champion")
-        evaluate_task = evaluate(
-            accuracy_threshold=accuracy_threshold,
-            max_regression=max_regression,
-            export_dir=export_dir,
-            max_rmse_ratio=max_rmse_ratio,
-            task=task,
-            cache_dir=cache_dir,
-            examples=ingest_task.outputs["examples"],
-            transform_graph=transform_task.outputs["transform_graph"],
-            model=compare_task.outputs["champion"],
-        ).set_display_name("Evaluate on test reviews")
-        with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712
-            export_task = export(
-                export_dir=export_dir,
-                task=task,
-                cache_dir=cache_dir,
-                transform_graph=transform_task.outputs["transform_graph"],
-                model=compare_task.outputs["champion"],
-            ).set_display_name("Export serving model")
-        baseline_task = baseline(
-            seed=seed, task=task, cache_dir=cache_dir, examples=ingest_task.outputs["examples"]
-        ).set_display_name("Train n-gram baseline")
-        report_task = report(
-            task=task,
-            cache_dir=cache_dir,
-            transformed_examples=transform_task.outputs["transformed_examples"],
-            model=compare_task.outputs["champion"],
-            evaluation=evaluate_task.outputs["evaluation"],
-            baseline_result=baseline_task.outputs["baseline_result"],
-            leaderboard=compare_task.outputs["leaderboard"],
-        ).set_display_name("Write the report")
-        tasks = (
-            ingest_task,
-            transform_task,
-            train_task,
-            compare_task,
-            evaluate_task,
-            export_task,
-            baseline_task,
-            report_task,
-        )
-        for step, step_task in zip(STEP_NAMES, tasks, strict=True):
-            _deploy(step_task, step, options)
+        # locals() here is exactly the parameters, as the pipeline's channels.
+        _add_steps(SENTIMENT, options, locals(), local)
 
     return lstm_sentiment
 
 
+def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig, local: bool):
+    ingest, series, window = defaults.ingest, defaults.series, defaults.window
+    train, evaluate = defaults.train, defaults.evaluate
+    spec = TASKS[FORECAST]
+
+    @dsl.pipeline(
+        name=spec.pipeline_name,
+        pipeline_root=options.pipeline_root or None,
+        description=spec.description,
+    )
+    def lstm_forecast(
+        source: str = ingest.source,
+        max_quarantine_fraction: float = ingest.max_quarantine_fraction,
+        date_field: str = series.date_field,
+        target: str = series.target,
+        sine_length: int = series.sine_length,
+        sine_period: float = series.sine_period,
+        sine_amplitude: float = series.sine_amplitude,
+        sine_noise: float = series.sine_noise,
+        sine_seed: int = series.sine_seed,
+        series_train_fraction: float = series.series_train_fraction,
+        series_eval_fraction: float = series.series_eval_fraction,
+        lookback: int = window.lookback,
+        horizon: int = window.horizon,
+        scaling: str = window.scaling,
+        model_types: list = list(train.model_types),  # noqa: B006 - as beam_args
+        epochs: int = train.epochs,
+        batch_size: int = train.batch_size,
+        units: int = train.units,
+        dense_units: int = train.dense_units,
+        pooling: str = train.pooling,
+        dropout: float = train.dropout,
+        learning_rate: float = train.learning_rate,
+        learning_rate_decay: float = train.learning_rate_decay,
+        patience: int = train.patience,
+        seed: int = train.seed,
+        max_rmse_ratio: float = evaluate.max_rmse_ratio,
+        max_regression: float = evaluate.max_regression,
+        export_dir: str = evaluate.export_dir,
+        beam_args: list = [],  # noqa: B006 - KFP reads the literal default into the pipeline spec.
+        cache_dir: str = "",
+    ):
+        # locals() here is exactly the parameters, as the pipeline's channels.
+        _add_steps(FORECAST, options, locals(), local)
+
+    return lstm_forecast
+
+
+# Task -> the function that defines its pipeline, given the deployment, the defaults and
+# whether it runs locally.
+PIPELINES = {SENTIMENT: _sentiment_pipeline, FORECAST: _forecast_pipeline}
+
+
+def create_pipeline(
+    defaults: PipelineConfig,
+    options: DeploymentOptions = DeploymentOptions(),  # noqa: B008 - frozen
+    local: bool = False,
+):
+    """The pipeline of the task `defaults` names, deployed on a cluster as `options` say (or,
+    `local`, for kfp.local), its parameters defaulting to `defaults` (e.g.
+    `task_defaults("forecast")`)."""
+    return PIPELINES[defaults.task.task](options, defaults, local)
+
+
+def pipeline_parameters(task: str) -> tuple[str, ...]:
+    """The names of the task's pipeline parameters."""
+    return tuple(create_pipeline(task_defaults(task)).component_spec.inputs)
+
+
 def pipeline_arguments(config: PipelineConfig, cache_dir: str = "") -> dict:
-    """The pipeline parameters that run `config`; `cache_dir` lets steps reuse earlier outputs."""
-    arguments = {}
+    """The parameters of `config`'s task pipeline that run `config`; `cache_dir` lets steps
+    reuse earlier outputs."""
+    values = {}
     for stage in STAGE_CONFIGS:
-        arguments.update(vars(getattr(config, stage)))
-    del arguments["model_type"]  # The DAG takes the expanded list, one train task per type.
-    arguments["model_types"] = list(config.train.model_types)
-    arguments["beam_args"] = list(config.beam_args)
-    arguments["cache_dir"] = cache_dir
-    return arguments
+        values.update(vars(getattr(config, stage)))
+    # The DAG takes the expanded list, one train task per type.
+    values["model_types"] = list(config.train.model_types)
+    values["beam_args"] = list(config.beam_args)
+    values["cache_dir"] = cache_dir
+    return {name: values[name] for name in pipeline_parameters(config.task.task)}

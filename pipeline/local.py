@@ -7,9 +7,10 @@ DAG order, honouring dsl.If; Beam steps use the local runner unless beam_args na
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import glob
-import json
+import html
 import logging
 import os
 import secrets
@@ -22,27 +23,34 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 from kfp import local
+from rich.console import Console
 
-from components.baseline.baseline import BASELINE_FILE
+from components.common.artifacts import (
+    BASELINE_FILE,
+    COUNTS_FILE,
+    EVALUATION_FILE,
+    LEADERBOARD_FILE,
+    MODEL_INFO_FILE,
+    REPORT_FILE,
+)
 from components.common.config import FORECAST, ConfigError, PipelineConfig
 from components.common.io import INCOMPLETE_SUFFIX, read_json, write_json
 from components.common.lifetime import RUN_PROCESS_ENV, run_process_marker
-from components.compare.compare import LEADERBOARD_FILE
-from components.evaluate.evaluate import EVALUATION_FILE
-from components.ingest.ingest import COUNTS_FILE
-from components.train.train import MODEL_INFO_FILE
-from pipeline.dag import STEP_NAMES, create_pipeline, pipeline_arguments
+from components.ingest.forecast import check_csv_columns
+from components.ingest.sentiment import check_delimited_headers
+from pipeline.console import PlainDisplay, StepLogRouter, StepRun
+from pipeline.dag import create_pipeline, pipeline_arguments, step_task_names
 from pipeline.deployment import DeploymentOptions
 
-logger = logging.getLogger(__name__)
-
 SUMMARY_FILE = "run_summary.json"
-REPORT_FILE = "report.html"
 ARTIFACTS_DIR = "artifacts"
 CACHE_DIR = "cache"
+LOGS_DIR = "logs"
 LOCK_FILE = ".lock"
 # kfp.local writes each task's results, artifact metadata included, to this file in its folder.
 EXECUTOR_OUTPUT_FILE = "executor_output.json"
+
+logger = logging.getLogger(__name__)
 
 
 def _task_outputs(task_dir: str) -> dict:
@@ -60,10 +68,10 @@ def _task_outputs(task_dir: str) -> dict:
     return outputs
 
 
-def _step_task_dirs(run_dir: str, step: str) -> list[str]:
+def _step_task_dirs(run_dir: str, task_name: str) -> list[str]:
     """The folders of a step's tasks: one, or one per iteration of a ParallelFor."""
-    return [os.path.join(run_dir, step)] + sorted(
-        glob.glob(os.path.join(run_dir, "for-loop-*", step))
+    return [os.path.join(run_dir, task_name)] + sorted(
+        glob.glob(os.path.join(run_dir, "for-loop-*", task_name))
     )
 
 
@@ -87,8 +95,8 @@ def _step_status(tasks: list[dict]) -> dict:
 def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: float) -> dict:
     """The run summary from the artifacts the steps left in `run_dir`."""
     tasks = {
-        step: [outputs for d in _step_task_dirs(run_dir, step) if (outputs := _task_outputs(d))]
-        for step in STEP_NAMES
+        step: [outputs for d in _step_task_dirs(run_dir, name) if (outputs := _task_outputs(d))]
+        for step, name in step_task_names(config.task.task).items()
     }
     steps = {step: _step_status(step_tasks) for step, step_tasks in tasks.items()}
     outputs = {step: step_tasks[0] if step_tasks else {} for step, step_tasks in tasks.items()}
@@ -124,7 +132,7 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         summary["blessed"] = evaluation["blessed"]
         summary["blessing_reason"] = evaluation["blessing_reason"]
         summary["served_model"] = evaluation["served_model"]
-    if outputs["baseline"]:
+    if outputs.get("baseline"):
         summary["baseline"] = read_json(
             os.path.join(outputs["baseline"]["baseline_result"]["path"], BASELINE_FILE)
         )
@@ -142,6 +150,8 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
     """Checks what only this machine can tell, before any work: the source and output exist."""
     source = config.ingest.parsed_source
     if source.kind == "tfds":
+        # Imported here: tensorflow-datasets takes seconds to import, and only tfds sources
+        # need it.
         import tensorflow_datasets as tfds
 
         if source.location not in tfds.list_builders(with_community_datasets=False):
@@ -154,12 +164,8 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
             f"--source={config.ingest.source!r} is not allowed: {source.location} does not exist"
         )
     if source.kind == "csv" and config.task.task == FORECAST:
-        from components.ingest.timeseries import check_csv_columns
-
         check_csv_columns(source.location, config.ingest.source, config.series)
     elif source.kind == "csv":
-        from components.ingest.ingest import check_delimited_headers
-
         check_delimited_headers(config.ingest)
     require_writable("output_dir", output_dir)
     if config.evaluate.export_dir:
@@ -191,7 +197,7 @@ def new_run_id() -> str:
 @contextlib.contextmanager
 def output_dir_lock(output_dir: str, run_id: str) -> Iterator[None]:
     """Holds `output_dir` for run `run_id`; raises ConfigError naming the holder if another
-    run holds it, so two runs never mix their artifacts, cache and summary.
+    run holds it, so two runs never mix their artifacts, cache, logs and summary.
 
     The lock is an flock on `output_dir/.lock`, which the kernel releases however the process
     ends, so a killed run leaves no stale lock behind. (Network file systems may not honour
@@ -216,21 +222,6 @@ def output_dir_lock(output_dir: str, run_id: str) -> Iterator[None]:
             yield
         finally:
             lock.truncate(0)
-
-
-def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True) -> dict:
-    """Runs the whole DAG with artifacts under `output_dir` and returns the run summary.
-
-    With `reuse`, steps whose inputs and parameters match an earlier run under the same
-    `output_dir` copy that run's outputs (kept in `output_dir/cache`) instead of recomputing.
-    One run at a time holds `output_dir`; each keeps its artifacts in `artifacts/<run id>/`.
-    """
-    output_dir = os.path.abspath(output_dir)
-    check_before_running(config, output_dir)
-    run_id = new_run_id()
-    with output_dir_lock(output_dir, run_id), steps_end_with_this_process():
-        remove_stale_incomplete(output_dir)
-        return _run_holding_output_dir(config, output_dir, reuse, run_id)
 
 
 @contextlib.contextmanager
@@ -263,8 +254,90 @@ def remove_stale_incomplete(output_dir: str) -> None:
         logger.info("removed %d folder(s) that killed steps left incomplete", len(removed))
 
 
+def _bring_the_model_first(pipeline_spec) -> None:
+    """Makes every step that the blessed group (export) does not need wait for that group.
+
+    kfp.local runs one task at a time in an order its protobuf map's hash picks anew in each
+    process (the baseline sometimes ran before transform); on a cluster such steps run side by
+    side. Locally the model the user waits for should come first. A sibling in the DAG may
+    depend on the group, and a skipped group (not blessed) counts as done.
+    """
+    tasks = pipeline_spec.root.dag.tasks
+    groups = [name for name, task in tasks.items() if task.trigger_policy.condition]
+    needed, pending = set(groups), list(groups)
+    while pending:
+        for upstream in tasks[pending.pop()].dependent_tasks:
+            if upstream not in needed:
+                needed.add(upstream)
+                pending.append(upstream)
+    for name, task in tasks.items():
+        if name not in needed:
+            task.dependent_tasks.extend(groups)
+
+
+@contextlib.contextmanager
+def _output_to(stream):
+    """Sends what kfp.local prints and logs (it logs skipped tasks outside its own logging
+    context, through the root logger) to `stream` for as long as the run lasts."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers = [logging.StreamHandler(stream)]
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(stream):
+            yield
+    finally:
+        root.handlers, root.level = handlers, level
+
+
+def _add_step_logs(summary: dict, steps: list[StepRun]) -> None:
+    """Each step's log files, and a failed step's status and its own error, into the summary."""
+    for step in steps:
+        entry = summary["steps"].setdefault(step.name, {"status": "not run", "seconds": 0.0})
+        entry.setdefault("logs", []).append(step.log_path)
+        if step.status == "failed":
+            entry.update(status="failed", seconds=round(step.seconds, 1), error=step.error)
+            if "failure" not in summary:
+                summary["failure"] = {"step": step.name, "error": step.error, "log": step.log_path}
+                summary["error"] = f"{step.name} failed: {step.error}"
+
+
+def _copy_report(report_page: str, destination: str, log_paths: list[str]) -> None:
+    """The report as a page that opens (`.html`), with links to the run's step logs."""
+    with open(report_page, encoding="utf-8") as page_file:
+        page = page_file.read()
+    folder = os.path.dirname(destination)
+    links = "".join(
+        f'<li><a href="{html.escape(os.path.relpath(path, folder))}">'
+        f"{html.escape(os.path.basename(path))}</a></li>"
+        for path in log_paths
+    )
+    page = page.replace("</body>", f"<h2>Step logs</h2><ul>{links}</ul>\n</body>", 1)
+    with open(destination, "w", encoding="utf-8") as destination_file:
+        destination_file.write(page)
+
+
+def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True, display=None) -> dict:
+    """Runs the whole DAG with artifacts under `output_dir` and returns the run summary.
+
+    With `reuse`, steps whose inputs and parameters match an earlier run under the same
+    `output_dir` copy that run's outputs (kept in `output_dir/cache`) instead of recomputing.
+    Each step's output goes to its own log under `output_dir/logs/<run id>/`; `display` (a
+    pipeline.console display; plain lines on stderr by default) shows the run. A failed step
+    does not raise: the summary's status is "failed" and `error` names the step and its error.
+    One run at a time holds `output_dir` (a second one raises ConfigError naming the first);
+    each keeps its artifacts in `artifacts/<run id>/`.
+    """
+    output_dir = os.path.abspath(output_dir)
+    check_before_running(config, output_dir)
+    run_id = new_run_id()
+    with output_dir_lock(output_dir, run_id), steps_end_with_this_process():
+        remove_stale_incomplete(output_dir)
+        return _run_holding_output_dir(config, output_dir, reuse, display, run_id)
+
+
 def _run_holding_output_dir(
-    config: PipelineConfig, output_dir: str, reuse: bool, run_id: str
+    config: PipelineConfig, output_dir: str, reuse: bool, display, run_id: str
 ) -> dict:
     # A pipeline root of the run's own: kfp.local names the run's folder in it by the time.
     pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR, run_id)
@@ -274,32 +347,45 @@ def _run_holding_output_dir(
         pipeline_root=pipeline_root,
         raise_on_error=True,
     )
+    started = datetime.datetime.now()
+    log_dir = os.path.join(output_dir, LOGS_DIR, run_id)
+    display = display or PlainDisplay(Console(stderr=True))
+    step_names = {name: step for step, name in step_task_names(config.task.task).items()}
+    router = StepLogRouter(log_dir, display, {"train": list(config.train.model_types)}, step_names)
+    local_deployment = DeploymentOptions(retries=False, max_parallel_trainings=1)
+    pipeline = create_pipeline(config, local_deployment, local=True)
+    _bring_the_model_first(pipeline.pipeline_spec)
+    cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
     start = time.monotonic()
-    status, failure = "succeeded", None
-    with warnings.catch_warnings():
-        # The cluster image's name does not contain "python"; locally it is not used at all.
-        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        try:
-            cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
-            local_deployment = DeploymentOptions(retries=False, max_parallel_trainings=1)
-            create_pipeline(local_deployment)(**pipeline_arguments(config, cache_dir))
-        except RuntimeError as error:
-            status, failure = "failed", error
+    status = "succeeded"
+    display.start()
+    try:
+        with _output_to(router), warnings.catch_warnings():
+            # The cluster image's name does not contain "python"; locally it is not used at all.
+            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            pipeline(**pipeline_arguments(config, cache_dir))
+    except RuntimeError:
+        # kfp.local's own message names only the task; the step's error is in `router.steps`.
+        status = "failed"
+    finally:
+        router.close()
+        display.stop()
     run_folders = [name for name in os.listdir(pipeline_root) if not name.startswith(".")]
     if not run_folders:
-        raise RuntimeError(f"the pipeline did not start: {failure}")
-    summary = summarize_run(
-        os.path.join(pipeline_root, run_folders[0]), config, status, time.monotonic() - start
-    )
+        raise RuntimeError(f"the pipeline did not start; see {log_dir}")
+    run_dir = os.path.join(pipeline_root, run_folders[0])
+    summary = summarize_run(run_dir, config, status, time.monotonic() - start)
     summary["run_id"] = run_id
-    if failure is not None:
-        summary["error"] = str(failure)
+    summary["started"] = started.isoformat(timespec="seconds")
+    summary["logs"] = log_dir
+    _add_step_logs(summary, router.steps)
     if "report" in summary:
+        log_paths = [step.log_path for step in router.steps]
+        run_report = os.path.join(run_dir, REPORT_FILE)
+        _copy_report(summary["report"], run_report, log_paths)
         # The newest run's report sits beside its summary; each run's own stays in its folder.
-        shutil.copyfile(summary["report"], os.path.join(output_dir, REPORT_FILE))
+        _copy_report(summary["report"], os.path.join(output_dir, REPORT_FILE), log_paths)
+        summary["report"] = run_report
+    write_json(os.path.join(run_dir, SUMMARY_FILE), summary)
     write_json(os.path.join(output_dir, SUMMARY_FILE), summary)
-    logger.info("run summary written to %s", os.path.join(output_dir, SUMMARY_FILE))
-    if failure is not None:
-        raise failure
-    logger.info("%s", json.dumps({k: summary[k] for k in ("status", "steps", "counts")}))
     return summary

@@ -17,6 +17,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+import kfp
+
 from components.common.config import (
     STAGE_CONFIGS,
     ConfigError,
@@ -24,8 +26,9 @@ from components.common.config import (
     TrainConfig,
     require_plain_numbers,
 )
+from components.common.tasks import TASKS
 from pipeline.compile import compile_pipeline
-from pipeline.dag import PIPELINE_NAME
+from pipeline.dag import pipeline_parameters
 from pipeline.deployment import DeploymentOptions
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,8 @@ class SubmitOptions:
         host: Kubeflow Pipelines API endpoint, e.g. http://localhost:8080.
         experiment: experiment the run belongs to (created if missing).
         run_name: display name of the run; empty means the pipeline name and a timestamp.
-        pipeline_name: name the pipeline is uploaded under.
+        pipeline_name: name the pipeline is uploaded under; empty means the task's pipeline
+            name (lstm-sentiment or lstm-forecast).
         namespace: Kubeflow profile namespace for multi-user clusters; empty for single-user.
         service_account: Kubernetes service account the steps run as; empty for the default.
         token_file: file holding an API token; KFP_TOKEN in the environment works too.
@@ -55,7 +59,7 @@ class SubmitOptions:
     host: str
     experiment: str = "lstm-sentiment"
     run_name: str = ""
-    pipeline_name: str = PIPELINE_NAME
+    pipeline_name: str = ""
     namespace: str = ""
     service_account: str = ""
     token_file: str = ""
@@ -75,11 +79,16 @@ class SubmitOptions:
             raise ConfigError(f"--token-file={self.token_file!r} is not allowed: no such file")
 
 
-def parse_params(pairs: list[str], defaults: PipelineConfig = PipelineConfig()) -> dict:  # noqa: B008
+def parse_params(pairs: list[str], defaults: PipelineConfig) -> dict:
     """`key=value` pairs to pipeline arguments, typed and checked like the run's options, on top
-    of the compiled pipeline's `defaults`."""
+    of the compiled pipeline's `defaults`; only parameters of that task's pipeline are taken
+    (`model_type` for its `model_types`)."""
+    parameters = {*pipeline_parameters(defaults.task.task), "model_type"}
     fields = {
-        f.name: (stage, f) for stage, cls in STAGE_CONFIGS.items() for f in dataclasses.fields(cls)
+        f.name: (stage, f)
+        for stage, cls in STAGE_CONFIGS.items()
+        for f in dataclasses.fields(cls)
+        if f.name in parameters
     }
     params: dict = {}
     for pair in pairs:
@@ -160,8 +169,6 @@ def upload(client, package_path: str, pipeline_name: str) -> tuple[str, str]:
 
 
 def make_client(options: SubmitOptions):
-    import kfp
-
     return kfp.Client(
         host=options.host,
         existing_token=read_token(options.token_file),
@@ -185,16 +192,17 @@ def wait_for_run(client, run_id: str, timeout_seconds: float, poll_seconds: floa
 def submit(
     options: SubmitOptions,
     deployment: DeploymentOptions,
+    defaults: PipelineConfig,
     client=None,
-    defaults: PipelineConfig = PipelineConfig(),  # noqa: B008 - frozen
 ) -> dict:
-    """Uploads the pipeline, its parameters defaulting to `defaults`, starts a run (or a
-    schedule) and returns what was created."""
+    """Uploads the pipeline of the task `defaults` names, its parameters defaulting to
+    `defaults`, starts a run (or a schedule) and returns what was created."""
     client = client or make_client(options)
-    run_name = options.run_name or f"{options.pipeline_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    pipeline_name = options.pipeline_name or TASKS[defaults.task.task].pipeline_name
+    run_name = options.run_name or f"{pipeline_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with tempfile.TemporaryDirectory() as scratch:
-        package = compile_pipeline(f"{scratch}/pipeline.yaml", deployment, defaults)
-        pipeline_id, version_id = upload(client, package, options.pipeline_name)
+        package = compile_pipeline(f"{scratch}/pipeline.yaml", defaults, deployment)
+        pipeline_id, version_id = upload(client, package, pipeline_name)
     experiment = client.create_experiment(options.experiment, namespace=options.namespace or None)
     common = {
         "experiment_id": experiment.experiment_id,

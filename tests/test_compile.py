@@ -1,10 +1,20 @@
 import dataclasses
 
+import pytest
 import yaml
 
-from components.common.config import STAGE_CONFIGS, PipelineConfig, task_defaults
+from components.common.config import (
+    STAGE_CONFIGS,
+    IngestConfig,
+    SeriesConfig,
+    TrainConfig,
+    TransformConfig,
+    WindowConfig,
+    task_defaults,
+)
+from components.common.tasks import FORECAST, SENTIMENT, TASKS
 from pipeline.cli import main
-from pipeline.dag import PIPELINE_NAME, STEP_NAMES, pipeline_arguments
+from pipeline.dag import pipeline_arguments, step_task_names
 
 
 def compiled(tmp_path, *args) -> dict:
@@ -19,23 +29,26 @@ def compiled(tmp_path, *args) -> dict:
 
 def test_dag_edges_follow_the_data(tmp_path):
     spec = compiled(tmp_path)
-    assert spec["pipelineInfo"]["name"] == PIPELINE_NAME
+    assert spec["pipelineInfo"]["name"] == "lstm-sentiment"
     tasks = spec["root"]["dag"]["tasks"]
     dependencies = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
+    ingest, transform = "ingest-sentiment", "transform-sentiment"
+    evaluate, report = "evaluate-sentiment", "report-sentiment"
     assert dependencies == {
-        "ingest": set(),
-        "transform": {"ingest"},
-        "for-loop-1": {"transform"},
+        ingest: set(),
+        transform: {ingest},
+        "for-loop-1": {transform},
         "compare": {"for-loop-1"},
-        "evaluate": {"ingest", "transform", "compare"},
-        "condition-2": {"evaluate", "transform", "compare"},
-        "baseline": {"ingest"},
-        "report": {"transform", "compare", "evaluate", "baseline"},
+        evaluate: {ingest, transform, "compare"},
+        "condition-2": {evaluate, transform, "compare"},
+        "baseline": {ingest},
+        report: {transform, "compare", evaluate, "baseline"},
     }
     # One train task per model type, in parallel; compare gathers their models.
     loop = tasks["for-loop-1"]
     assert loop["parameterIterator"]["items"] == {"inputParameter": "pipelinechannel--model_types"}
-    assert list(spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]) == ["train"]
+    loop_tasks = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert list(loop_tasks) == ["train-sentiment"]
     # Export runs inside the condition, only when evaluate returned True.
     condition = tasks["condition-2"]
     assert "evaluate" in condition["triggerPolicy"]["condition"]
@@ -43,25 +56,65 @@ def test_dag_edges_follow_the_data(tmp_path):
     inner = spec["components"][condition["componentRef"]["name"]]["dag"]["tasks"]
     assert list(inner) == ["export"]
     display_names = {name: task["taskInfo"]["name"] for name, task in tasks.items()}
-    assert display_names["transform"] == "Vectorize with tf.Transform"
+    assert display_names[transform] == "Vectorize with tf.Transform"
 
 
-def test_every_option_is_a_parameter_with_the_config_default(tmp_path):
-    parameters = compiled(tmp_path)["root"]["inputDefinitions"]["parameters"]
-    assert set(parameters) == set(pipeline_arguments(PipelineConfig()))
-    for cls in STAGE_CONFIGS.values():
-        for field in dataclasses.fields(cls):
-            if field.name != "model_type":
-                assert parameters[field.name]["defaultValue"] == field.default, field.name
+# The options of each task's pipeline: the shared ones, and its own stages'.
+SHARED = {"source", "max_quarantine_fraction", "max_regression", "export_dir"}
+SHARED |= {f.name for f in dataclasses.fields(TrainConfig)} - {"embedding_dim", "embedding_init"}
+OWN = {
+    SENTIMENT: {f.name for cls in (IngestConfig, TransformConfig) for f in dataclasses.fields(cls)}
+    | {"embedding_dim", "embedding_init", "accuracy_threshold"},
+    FORECAST: {f.name for cls in (SeriesConfig, WindowConfig) for f in dataclasses.fields(cls)}
+    | {"max_rmse_ratio"},
+}
+
+
+@pytest.mark.parametrize("task", [SENTIMENT, FORECAST])
+def test_each_pipeline_has_only_its_tasks_options_as_parameters_with_their_defaults(tmp_path, task):
+    parameters = compiled(tmp_path, "--task", task)["root"]["inputDefinitions"]["parameters"]
+    arguments = pipeline_arguments(task_defaults(task))
+    assert set(parameters) == set(arguments)
     # The DAG takes the model types as the list its ParallelFor runs over.
+    expected = (SHARED | OWN[task]) - {"model_type"} | {"model_types", "beam_args", "cache_dir"}
+    assert set(parameters) == expected
+    other = FORECAST if task == SENTIMENT else SENTIMENT
+    assert not (OWN[other] - SHARED) & set(parameters)
+    for name, value in arguments.items():
+        assert parameters[name].get("defaultValue", "") == value, name
+    defaults = task_defaults(task)
+    for stage in STAGE_CONFIGS:
+        for field in dataclasses.fields(getattr(defaults, stage)):
+            if field.name in parameters:
+                assert parameters[field.name]["defaultValue"] == getattr(
+                    getattr(defaults, stage), field.name
+                )
     assert parameters["model_types"]["defaultValue"] == ["lstm"]
     assert parameters["beam_args"]["parameterType"] == "LIST"
+    assert "task" not in parameters
+
+
+def test_every_step_uses_a_parameter_and_every_parameter_reaches_a_step(tmp_path):
+    for task in (SENTIMENT, FORECAST):
+        spec = compiled(tmp_path, "--task", task)
+        used = {
+            argument["componentInputParameter"]
+            for step in step_tasks(spec).values()
+            for argument in step["inputs"].get("parameters", {}).values()
+            if "componentInputParameter" in argument
+        }
+        # Inside the loop and the condition, parameters arrive as pipelinechannel--NAME.
+        used = {name.removeprefix("pipelinechannel--") for name in used}
+        loop = spec["root"]["dag"]["tasks"]["for-loop-1"]
+        used.add(loop["parameterIterator"]["items"]["inputParameter"].split("--")[1])
+        parameters = set(spec["root"]["inputDefinitions"]["parameters"])
+        assert parameters <= used, (task, parameters - used)
 
 
 def test_image_and_resources_are_set_on_every_step(tmp_path):
     spec = compiled(tmp_path, "--image", "registry.example/lstm:1")
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 8
+    assert len(executors) == len(TASKS[SENTIMENT].steps) == 8
     assert {e["container"]["image"] for e in executors.values()} == {"registry.example/lstm:1"}
     for executor in executors.values():
         # Steps import the installed project; nothing is pip-installed when a step starts.
@@ -69,22 +122,22 @@ def test_image_and_resources_are_set_on_every_step(tmp_path):
         assert {"resourceCpuRequest", "resourceMemoryLimit"} <= set(
             executor["container"]["resources"]
         )
-    train = executors["exec-train"]["container"]["resources"]
-    evaluate = executors["exec-evaluate"]["container"]["resources"]
+    train = executors["exec-train-sentiment"]["container"]["resources"]
+    evaluate = executors["exec-evaluate-sentiment"]["container"]["resources"]
     assert float(train["resourceCpuRequest"]) > float(evaluate["resourceCpuRequest"])
     assert "accelerator" not in train
 
 
 def test_gpu_caching_and_retries(tmp_path):
     spec = compiled(tmp_path, "--train-gpus", "2", "--gpu-type", "NVIDIA_L4", "--no-enable-caching")
-    train = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    train = spec["deploymentSpec"]["executors"]["exec-train-sentiment"]["container"]["resources"]
     assert train["accelerator"]["resourceType"] == "NVIDIA_L4"
     assert train["accelerator"]["resourceCount"] == "2"
     tasks = step_tasks(spec)
-    assert set(tasks) == set(STEP_NAMES)
+    assert set(tasks) == set(step_task_names(SENTIMENT).values())
     assert all(task["cachingOptions"] == {} for task in tasks.values())  # {} means off.
-    assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 3
-    assert tasks["ingest"]["retryPolicy"]["backoffFactor"] == 2.0
+    assert tasks["ingest-sentiment"]["retryPolicy"]["maxRetryCount"] == 3
+    assert tasks["ingest-sentiment"]["retryPolicy"]["backoffFactor"] == 2.0
     cached = step_tasks(compiled(tmp_path))
     assert all(task["cachingOptions"] == {"enableCache": True} for task in cached.values())
 
@@ -108,41 +161,44 @@ def test_bad_cluster_option_exits_2(tmp_path, capsys):
 def test_steps_run_as_the_images_non_root_user_and_ingest_can_mount_the_tfds_cache(tmp_path):
     spec = compiled(tmp_path, "--tfds-cache-pvc", "tfds-cache")
     executors = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert len(executors) == 8
+    assert len(executors) == len(TASKS[SENTIMENT].steps)
     for executor in executors.values():
         assert executor["securityContext"] == {
             "runAsUser": "10001",
             "runAsGroup": "10001",
             "runAsNonRoot": True,
         }
-    (mount,) = executors["exec-ingest"]["pvcMount"]
+    (mount,) = executors["exec-ingest-sentiment"]["pvcMount"]
     assert (mount["constant"], mount["mountPath"]) == ("tfds-cache", "/data/tfds")
-    ingest_env = spec["deploymentSpec"]["executors"]["exec-ingest"]["container"]["env"]
+    ingest_env = spec["deploymentSpec"]["executors"]["exec-ingest-sentiment"]["container"]["env"]
     assert {"name": "TFDS_DATA_DIR", "value": "/data/tfds"} in ingest_env
-    assert "pvcMount" not in executors["exec-train"]
+    assert "pvcMount" not in executors["exec-train-sentiment"]
 
 
-def test_forecast_is_the_same_dag_with_the_forecast_defaults(tmp_path):
-    sentiment, forecast = compiled(tmp_path), compiled(tmp_path, "--task", "forecast")
-
-    def edges(spec: dict) -> dict:
-        return {
-            name: task.get("dependentTasks") for name, task in spec["root"]["dag"]["tasks"].items()
-        }
-
-    assert edges(forecast) == edges(sentiment)
-    assert forecast["deploymentSpec"] == sentiment["deploymentSpec"]
-    parameters = forecast["root"]["inputDefinitions"]["parameters"]
-    arguments = pipeline_arguments(task_defaults("forecast"))
-    assert set(parameters) == set(arguments)
-    for name, value in arguments.items():
-        assert parameters[name].get("defaultValue", "") == value, name
-    assert parameters["task"]["defaultValue"] == "forecast"
+def test_forecast_is_its_own_pipeline_with_forecast_names_and_no_baseline(tmp_path):
+    spec = compiled(tmp_path, "--task", "forecast")
+    assert spec["pipelineInfo"]["name"] == "lstm-forecast"
+    tasks = spec["root"]["dag"]["tasks"]
+    display_names = {name: task["taskInfo"]["name"] for name, task in tasks.items()}
+    assert display_names["ingest-forecast"] == "Ingest series"
+    assert display_names["evaluate-forecast"] == "Evaluate on the test period"
+    assert not any("review" in name.lower() for name in display_names.values())
+    steps = step_tasks(spec)
+    assert set(steps) == set(step_task_names(FORECAST).values())
+    assert "baseline" not in steps and set(tasks["report-forecast"]["dependentTasks"]) == {
+        "transform-forecast",
+        "compare",
+        "evaluate-forecast",
+    }
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert parameters["source"]["defaultValue"] == "sine:"
-    # Every step is told the task, export inside the blessing condition too.
-    for name, task in step_tasks(forecast).items():
-        parameter = task["inputs"]["parameters"]["task"]["componentInputParameter"]
-        assert parameter.endswith("task"), name
+    # The steps shared by both tasks are told the task as a constant, not a parameter.
+    for name in ("compare", "export"):
+        task_input = steps[name]["inputs"]["parameters"]["task"]
+        assert task_input["runtimeValue"]["constant"] == "forecast", name
+    # Evaluate of a forecast has no classification metrics to write.
+    evaluate = spec["components"]["comp-evaluate-forecast"]["outputDefinitions"]["artifacts"]
+    assert set(evaluate) == {"evaluation", "metrics"}
 
 
 def test_unknown_task_exits_2(tmp_path, capsys):
@@ -156,3 +212,16 @@ def test_parallel_trainings_can_be_capped(tmp_path):
     loop = compiled(tmp_path, "--max-parallel-trainings", "2")["root"]["dag"]["tasks"]["for-loop-1"]
     assert loop["iteratorPolicy"]["parallelismLimit"] == 2
     assert "iteratorPolicy" not in compiled(tmp_path)["root"]["dag"]["tasks"]["for-loop-1"]
+
+
+def test_integer_parameters_have_integer_defaults_in_the_yaml(tmp_path):
+    output = tmp_path / "sentiment.yaml"
+    assert main(["compile", "--output", str(output)]) == 0
+    text = output.read_text()
+    pipeline_spec = next(yaml.safe_load_all(text))
+    parameters = pipeline_spec["root"]["inputDefinitions"]["parameters"]
+    integers = {n: p for n, p in parameters.items() if p["parameterType"] == "NUMBER_INTEGER"}
+    assert integers["batch_size"]["defaultValue"] == 32
+    assert all(type(p["defaultValue"]) is int for p in integers.values())
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    assert "#    batch_size: int [Default: 32]\n" in header and "int [Default: 32.0]" not in header

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from components.common.config import EvaluateConfig, IngestConfig, TransformConfig
 from components.common.io import tfrecord_files
+from components.common.tasks import SENTIMENT
 from components.conftest import TINY_TRAIN_CONFIG
 from components.evaluate.evaluate import run_evaluate
 from components.ingest.ingest import run_ingest
@@ -24,11 +25,13 @@ def test_same_configuration_and_seed_give_identical_outputs(
 ):
     # The fixtures are the first run; this is the second, with the same configs.
     ingested = str(tmp_path / "ingested")
-    run_ingest(IngestConfig(source=f"aclimdb:{aclimdb_dir}", eval_fraction=0.2), ingested)
+    run_ingest(
+        SENTIMENT, IngestConfig(source=f"aclimdb:{aclimdb_dir}", eval_fraction=0.2), ingested
+    )
     graph, data = str(tmp_path / "graph"), str(tmp_path / "data")
-    run_transform(TransformConfig(vocab_size=24, max_seq_len=40), ingested, graph, data)
+    run_transform(SENTIMENT, TransformConfig(vocab_size=24, max_seq_len=40), ingested, graph, data)
     model_dir = str(tmp_path / "model")
-    run_train(TINY_TRAIN_CONFIG, data, graph, model_dir)
+    run_train(SENTIMENT, TINY_TRAIN_CONFIG, data, graph, model_dir)
 
     first_vocabulary = tf.io.gfile.GFile(f"{transformed['graph']}/{VOCABULARY}", "rb").read()
     assert tf.io.gfile.GFile(f"{graph}/{VOCABULARY}", "rb").read() == first_vocabulary
@@ -37,7 +40,12 @@ def test_same_configuration_and_seed_give_identical_outputs(
 
     config = EvaluateConfig()
     first = run_evaluate(
-        config, ingested_dir, transformed["graph"], trained_model_dir, str(tmp_path / "e1")
+        SENTIMENT,
+        config,
+        ingested_dir,
+        transformed["graph"],
+        trained_model_dir,
+        str(tmp_path / "e1"),
     )
-    second = run_evaluate(config, ingested, graph, model_dir, str(tmp_path / "e2"))
+    second = run_evaluate(SENTIMENT, config, ingested, graph, model_dir, str(tmp_path / "e2"))
     assert second["metrics"] == first["metrics"]

@@ -1,18 +1,21 @@
-"""The compiled pipeline against a checked-in copy, ignoring what changes per build.
+"""Each task's compiled pipeline against a checked-in copy, ignoring what changes per build.
 
-After an intended change to the DAG or a component, regenerate the copy with
-`UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py` and review its diff.
+After an intended change to a pipeline or a component, regenerate the copies with
+`UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py` and review their diff.
 """
 
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 
+from components.common.config import task_defaults
+from components.common.tasks import TASKS
 from pipeline.compile import compile_pipeline
 from pipeline.deployment import DeploymentOptions
 
-GOLDEN = Path(__file__).parent / "golden" / "pipeline.yaml"
+GOLDEN_DIR = Path(__file__).parent / "golden"
 GOLDEN_OPTIONS = DeploymentOptions(
     image="registry.example/lstm:1", train_gpus=1, tfds_cache_pvc="tfds-cache"
 )
@@ -25,9 +28,11 @@ def normalized(path: Path) -> list[dict]:
     return [spec, platform]
 
 
-def test_compiled_pipeline_matches_the_golden_copy(tmp_path):
+@pytest.mark.parametrize("task", list(TASKS))
+def test_compiled_pipeline_matches_the_golden_copy(tmp_path, task):
+    golden = GOLDEN_DIR / f"{task}.yaml"
     compiled = tmp_path / "pipeline.yaml"
-    compile_pipeline(str(compiled), GOLDEN_OPTIONS)
+    compile_pipeline(str(compiled), task_defaults(task), GOLDEN_OPTIONS)
     if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.write_text(compiled.read_text())
-    assert normalized(compiled) == normalized(GOLDEN)
+        golden.write_text(compiled.read_text())
+    assert normalized(compiled) == normalized(golden)

@@ -1,5 +1,7 @@
 """The whole DAG run locally through the CLI, as a user runs it."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -8,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from components.common.tasks import SENTIMENT, TASKS
 from components.conftest import SHARED_TFDS_DIR
 from pipeline.cli import main
-from pipeline.dag import STEP_NAMES
 
 pytestmark = pytest.mark.skipif(
     not SHARED_TFDS_DIR.exists(), reason="needs the prepared tfds data in ../shared/tfds"
@@ -18,20 +20,30 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def blessed_run(tmp_path_factory):
+def blessed_command(tmp_path_factory) -> dict:
+    """A default run on 1,000 real reviews as a person runs it: its summary and what it printed
+    to a terminal that is not interactive (a file, as in CI)."""
     output_dir = tmp_path_factory.mktemp("run")
     argv = ["run", "--data-dir", str(SHARED_TFDS_DIR), "--max-examples", "500", "--epochs", "1"]
     # One epoch on 450 reviews is far from 0.80 accuracy; threshold 0 lets export run.
     argv += ["--accuracy-threshold", "0", "--output-dir", str(output_dir)]
-    assert main(argv) == 0
-    return json.loads((output_dir / "run_summary.json").read_text())
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        assert main(argv) == 0
+    summary = json.loads((output_dir / "run_summary.json").read_text())
+    return {"summary": summary, "printed": printed.getvalue(), "output_dir": output_dir}
+
+
+@pytest.fixture(scope="module")
+def blessed_run(blessed_command) -> dict:
+    return blessed_command["summary"]
 
 
 def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_run):
     summary = blessed_run
     assert summary["status"] == "succeeded"
     assert summary["config"]["ingest"]["max_examples"] == 500
-    for step in STEP_NAMES:
+    for step in TASKS[SENTIMENT].steps:
         assert summary["steps"][step]["status"] == "succeeded"
         assert summary["steps"][step]["seconds"] > 0
     counts = summary["counts"]
@@ -57,7 +69,9 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     accuracy = test_metrics["accuracy"]
     assert summary["blessing_reason"] == f"test accuracy {accuracy:.4f} >= threshold 0.0"
     report = Path(summary["report"]).read_text()
-    assert run_dir.parents[2].joinpath("report.html").read_text() == report
+    assert Path(summary["report"]) == run_dir / "report.html"
+    newest_report = run_dir.parents[2].joinpath("report.html").read_text()
+    assert newest_report.split("<h2>Step logs")[0] == report.split("<h2>Step logs")[0]
     for section in (
         "Blessing: <span",
         "Against the baseline",
@@ -164,6 +178,22 @@ def test_a_rerun_with_unchanged_inputs_reuses_every_step(tmp_path, aclimdb_dir):
     }
 
 
+def test_length_slices_and_data_statistics_follow_the_sequence_length(tmp_path, aclimdb_dir):
+    argv = ["run", "--source", f"aclimdb:{aclimdb_dir}", "--epochs", "1", "--units", "4"]
+    argv += ["--max-seq-len", "200", "--accuracy-threshold", "0", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "run_summary.json").read_text())
+    slices = summary["metrics"]["slices"]
+    # 200 ids, and up to 10/3 of them: the generated reviews (under 40 tokens) all fit.
+    token_slices = {name for name in slices if name.startswith("tokens ")}
+    assert token_slices == {"tokens <=200"}
+    assert slices["tokens <=200"]["examples"] == summary["counts"]["test"]
+    run_dir = Path(summary["run_dir"])
+    (stats_file,) = run_dir.glob("report-sentiment/report_files/data_stats.json")
+    assert json.loads(stats_file.read_text())["max_seq_len"] == 200
+    assert "<td>tokens &lt;=200</td>" in Path(summary["report"]).read_text()
+
+
 def exit_status(argv: list[str]) -> int:
     """What the command would exit with: argparse exits itself on values of the wrong type."""
     try:
@@ -214,3 +244,93 @@ def test_a_second_run_worse_than_the_served_model_is_not_blessed(tmp_path, aclim
     assert "below the served model's" in second["blessing_reason"]
     assert second["steps"]["export"]["status"] == "not run"
     assert len(list(serving.iterdir())) == 1  # Nothing pushed.
+
+
+STEPS = TASKS[SENTIMENT].steps
+PROBING_LINES = ("Could not find cuda drivers", "failed call to cuInit", "absl::InitializeLog")
+
+
+def test_the_terminal_shows_each_step_and_the_result_not_the_machinery(blessed_command):
+    printed, output_dir = blessed_command["printed"], blessed_command["output_dir"]
+    lines = printed.splitlines()
+    assert len(lines) < 60, printed
+    for step in STEPS:
+        assert f"{step}: started" in lines
+        assert any(line.startswith(f"{step}: succeeded in ") for line in lines), step
+    assert "train: epoch 1/1: accuracy " in printed
+    assert f"report         {output_dir / 'report.html'}" in lines
+    assert lines[-1] == f"step logs      {blessed_command['summary']['logs']}"
+    for machinery in ("executor_input", "Executing task", "UserWarning", *PROBING_LINES):
+        assert machinery not in printed
+
+
+def test_every_step_keeps_its_whole_output_in_its_own_log(blessed_run):
+    logs = {step: entry["logs"] for step, entry in blessed_run["steps"].items()}
+    assert all(len(paths) == 1 for paths in logs.values())
+    text = {step: Path(paths[0]).read_text() for step, paths in logs.items()}
+    assert "ingest: reading tfds:imdb_reviews" in text["ingest"]
+    assert "train: epoch 1/1 accuracy=" in text["train"]
+    assert "export: serving model written to" in text["export"]
+    assert "Got executor_input" in text["evaluate"]  # Everything, kfp's lines too.
+    for step, log in text.items():
+        assert "UserWarning" not in log, step
+        assert not any(probe in log for probe in PROBING_LINES), step
+
+
+def test_locally_the_model_is_exported_before_the_baseline_and_the_report(blessed_command):
+    started = [line.split(":")[0] for line in blessed_command["printed"].splitlines()]
+    started = [step for step in started if step in STEPS]
+    assert started.index("export") < started.index("baseline") < started.index("report")
+
+
+def test_the_report_works_in_a_real_browser(blessed_command):
+    from browser import PHONE_WIDTH, view_page
+
+    report = blessed_command["output_dir"] / "report.html"
+    page = view_page(report, screenshot=blessed_command["output_dir"] / "report.png")
+    assert len(page.images) == 4 and all(image["loaded"] for image in page.images)
+    assert all(image["alt"] for image in page.images)
+    assert page.console_errors == []
+    assert page.phone_scroll_width <= PHONE_WIDTH and page.wider_than_phone == []
+    log_links = [link for link in page.links if link.endswith(".log")]
+    assert len(log_links) == len(STEPS)
+    assert all((report.parent / link).is_file() for link in log_links)
+
+
+def test_runs_lists_the_run_with_its_report(blessed_command, capsys):
+    assert main(["runs", "--output-dir", str(blessed_command["output_dir"])]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    summary = blessed_command["summary"]
+    assert row.startswith(summary["started"]) and row.endswith(summary["report"])
+    assert f"accuracy {summary['metrics']['test']['accuracy']:.4f}" in row
+
+
+def test_a_failed_step_ends_the_command_with_one_line_naming_it(tmp_path, capsys):
+    reviews = tmp_path / "reviews.jsonl"
+    records = [{"text": "a fine film", "label": "pos", "split": "train"}] * 3
+    records += [{"text": "", "label": "neg", "split": "train"}] * 3
+    reviews.write_text("".join(json.dumps(record) + "\n" for record in records))
+    argv = ["run", "--source", f"jsonl:{reviews}", "--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 1
+    printed = capsys.readouterr()
+    last = printed.err.splitlines()[-1]
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    ingest = summary["steps"]["ingest"]
+    assert ingest["status"] == "failed" and "above --max-quarantine-fraction" in ingest["error"]
+    assert last == f"ingest failed: {ingest['error']} (log: {ingest['logs'][0]})"
+    assert summary["status"] == "failed" and summary["error"] == f"ingest failed: {ingest['error']}"
+    assert "\x1b" not in json.dumps(summary)
+    assert "Traceback" not in printed.err + printed.out
+    assert "Traceback" in Path(ingest["logs"][0]).read_text()
+    assert summary["steps"]["transform"]["status"] == "not run"
+
+
+def test_option_errors_come_before_tensorflow_is_imported():
+    code = (
+        "import sys\nfrom pipeline.cli import main\n"
+        "status = main(['run', '--epochs', '0'])\n"
+        "print(status, 'tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["2", "False"]
+    assert result.stderr.strip() == "lstm-pipeline: error: --epochs=0 is not allowed: 1 or more"

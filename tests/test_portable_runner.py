@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from components.common.config import TransformConfig
+from components.common.tasks import SENTIMENT
 from components.transform.transform import run_transform
 
 
@@ -83,7 +84,9 @@ def test_portable_runner_builds_the_same_vocabulary(
         f"--environment_config=localhost:{worker_port}",
     ]
     config = TransformConfig(vocab_size=24, max_seq_len=40)  # As the DirectRunner fixture.
-    run_transform(config, ingested_dir, graph_dir, str(tmp_path / "transformed"), beam_args)
+    run_transform(
+        SENTIMENT, config, ingested_dir, graph_dir, str(tmp_path / "transformed"), beam_args
+    )
     vocabulary = "transform_fn/assets/vocabulary"
     portable = tf.io.gfile.GFile(f"{graph_dir}/{vocabulary}").read()
     direct = tf.io.gfile.GFile(f"{transformed['graph']}/{vocabulary}").read()

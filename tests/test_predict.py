@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from components.common.tasks import SENTIMENT
 from components.export.export import run_export
 from pipeline.cli import argument_texts, main, predict, stdin_texts
 
@@ -14,7 +15,7 @@ from pipeline.cli import argument_texts, main, predict, stdin_texts
 @pytest.fixture(scope="module")
 def serving_dir(tmp_path_factory, transformed, trained_model_dir) -> str:
     root = tmp_path_factory.mktemp("serving")
-    return run_export(transformed["graph"], trained_model_dir, str(root))
+    return run_export(SENTIMENT, transformed["graph"], trained_model_dir, str(root))
 
 
 def test_undecodable_stdin_lines_get_an_error_in_place_and_the_rest_stream_on(serving_dir):

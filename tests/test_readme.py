@@ -22,3 +22,13 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "python -m pytest components tests" in README
     assert "python -m pytest components tests" in ci
+
+
+def test_help_lists_allowed_values_not_the_names_of_constants(capsys):
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    run_help, compile_help = commands["run"].format_help(), commands["compile"].format_help()
+    assert "lstm, bilstm, stacked-bilstm, gru" in " ".join(run_help.split())
+    assert "/data/tfds" in compile_help
+    for constant in ("MODEL_TYPES", "TASK_DEFAULTS", "TFDS_CACHE_PATH", "POOLING_MODES"):
+        assert constant not in run_help + compile_help + parser.format_help(), constant

@@ -1,159 +1,75 @@
-"""Runs cannot mix: one run at a time holds an output folder, and a run knows its own folder."""
+"""`lstm-pipeline runs`: every run folder's summary in one table, newest first."""
 
+import io
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import psutil
-import pytest
-
-from components.common.config import ConfigError
-from components.common.lifetime import RUN_PROCESS_ENV
-from pipeline.cli import main
-from pipeline.local import LOCK_FILE, output_dir_lock, remove_stale_incomplete
+from pipeline.runs import COLUMNS, find_runs, print_runs, run_row
 
 
-def test_a_second_run_in_a_held_output_dir_exits_2_naming_the_holder(tmp_path, capsys):
-    source = tmp_path / "reviews.csv"
-    source.write_text("text,label,split\na fine film,1,train\na dull film,0,test\n")
-    output = tmp_path / "out"
-    output.mkdir()
-    with output_dir_lock(str(output), "20260101-000000-abcdef"):
-        status = main(["run", "--output-dir", str(output), "--source", f"csv:{source}"])
-    assert status == 2
-    (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(
-        f"lstm-pipeline: error: --output-dir={str(output)!r} is not allowed: it is in use by "
-        f"run 20260101-000000-abcdef (pid {os.getpid()} on "
-    )
-    assert line.endswith("wait for that run to end or choose another --output-dir")
-    assert not (output / "artifacts").exists()  # Nothing ran.
+def write_summary(output_dir, run: str, **summary) -> None:
+    folder = output_dir / "artifacts" / f"20260101-000000-{run}" / f"lstm-sentiment-{run}"
+    folder.mkdir(parents=True)
+    (folder / "run_summary.json").write_text(json.dumps(summary))
 
 
-def test_the_lock_ends_with_its_process_however_it_ends(tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pipeline.local import output_dir_lock\n"
-            "with output_dir_lock(sys.argv[1], 'killed-run'):\n"
-            "    print('held', flush=True); time.sleep(600)",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline() == "held\n"
-    with pytest.raises(ConfigError, match="it is in use by run killed-run"):
-        with output_dir_lock(str(tmp_path), "second"):
-            pass
-    holder.send_signal(signal.SIGKILL)
-    holder.wait()
-    with output_dir_lock(str(tmp_path), "after-the-kill"):
-        assert "run after-the-kill" in (tmp_path / LOCK_FILE).read_text()
-    assert (tmp_path / LOCK_FILE).read_text() == ""  # Released: no holder to name.
+SENTIMENT = {
+    "started": "2026-01-02T10:00:00",
+    "status": "succeeded",
+    "seconds": 125.3,
+    "config": {"task": {"task": "sentiment"}, "train": {"model_type": "lstm"}},
+    "model": {"type": "lstm"},
+    "metrics": {"test": {"accuracy": 0.8531}},
+    "baseline": {"metrics": {"accuracy": 0.8712}},
+    "blessed": True,
+    "report": "/o/artifacts/b/report/report.html",
+}
+FORECAST = {
+    "started": "2026-01-03T09:00:00",
+    "status": "succeeded",
+    "seconds": 40,
+    "config": {"task": {"task": "forecast"}, "train": {"model_type": "lstm"}},
+    "model": {"type": "lstm"},
+    "metrics": {"test": {"rmse": 0.1234, "persistence": {"rmse": 0.2}}},
+    "blessed": False,
+}
+FAILED = {
+    "started": "2026-01-01T08:00:00",
+    "status": "failed",
+    "seconds": 3,
+    "config": {"task": {"task": "sentiment"}, "train": {"model_type": "gru,lstm"}},
+}
 
 
-def test_a_run_removes_the_incomplete_folders_killed_steps_left(tmp_path):
-    stale = [
-        tmp_path / "artifacts" / "run-a" / "lstm-sentiment-1" / "ingest" / "examples.incomplete",
-        tmp_path / "cache" / "transform-abc" / "graph.incomplete",
+def test_runs_are_listed_newest_first_with_their_figures(tmp_path):
+    write_summary(tmp_path, "a", **FAILED)
+    write_summary(tmp_path, "b", **SENTIMENT)
+    write_summary(tmp_path, "c", **FORECAST)
+    rows = [run_row(summary) for summary in find_runs(str(tmp_path))]
+    assert [row["started"] for row in rows] == [
+        "2026-01-03T09:00:00",
+        "2026-01-02T10:00:00",
+        "2026-01-01T08:00:00",
     ]
-    kept = tmp_path / "artifacts" / "run-a" / "lstm-sentiment-1" / "ingest" / "examples"
-    for folder in [*stale, kept]:
-        (folder / "part").mkdir(parents=True)
-    remove_stale_incomplete(str(tmp_path))
-    assert not any(folder.exists() for folder in stale)
-    assert (kept / "part").exists()
+    assert rows[0]["test"] == "rmse 0.1234"
+    assert rows[0]["baseline"] == "persistence rmse 0.2000" and rows[0]["blessed"] == "no"
+    assert rows[1]["test"] == "accuracy 0.8531" and rows[1]["baseline"] == "accuracy 0.8712"
+    assert rows[1]["blessed"] == "yes" and rows[1]["seconds"] == "125"
+    assert rows[1]["report"] == "/o/artifacts/b/report/report.html"
+    assert rows[2]["model"] == "gru,lstm" and rows[2]["test"] == "-"
+    assert rows[2]["status"] == "failed" and rows[2]["blessed"] == "-"
 
 
-STEP_SCRIPT = """
-import sys, time
-from components.common.lifetime import end_with_local_run
-end_with_local_run()
-print("watching", flush=True)
-time.sleep(float(sys.argv[1]))
-"""
-
-
-def test_a_step_ends_when_the_run_that_started_it_is_killed(tmp_path):
-    run = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from components.common.lifetime import run_process_marker\n"
-            "import time; print(run_process_marker(), flush=True); time.sleep(600)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    marker = run.stdout.readline().strip()
-    env = {**os.environ, RUN_PROCESS_ENV: marker}
-    step = subprocess.Popen(
-        [sys.executable, "-c", STEP_SCRIPT, "600"], env=env, stdout=subprocess.PIPE, text=True
-    )
-    assert step.stdout.readline() == "watching\n"
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    assert step.wait(timeout=60) == -signal.SIGKILL
-
-
-def test_outside_a_local_run_a_step_does_not_watch():
-    env = {key: value for key, value in os.environ.items() if key != RUN_PROCESS_ENV}
-    finished = subprocess.run(
-        [sys.executable, "-c", STEP_SCRIPT, "0"], env=env, capture_output=True, text=True
-    )
-    assert finished.returncode == 0 and finished.stdout == "watching\n"
-
-
-def tiny_run_args(source: str, output_dir, *extra: str) -> list[str]:
-    args = ["run", "--source", source, "--output-dir", str(output_dir), "--epochs", "1"]
-    return [*args, "--units", "4", "--embedding-dim", "4", "--vocab-size", "50", *extra]
-
-
-def test_an_identical_rerun_with_an_export_dir_reuses_every_step_and_pushes_nothing(
-    tmp_path, aclimdb_dir
-):
-    serving = tmp_path / "serving"
-    argv = tiny_run_args(f"aclimdb:{aclimdb_dir}", tmp_path / "out", "--export-dir", str(serving))
-    argv += ["--accuracy-threshold", "0"]
-    summaries = []
-    for _ in range(2):
-        assert main(argv) == 0
-        summaries.append(json.loads((tmp_path / "out" / "run_summary.json").read_text()))
-    first, second = summaries
-    assert {step["status"] for step in first["steps"].values()} == {"succeeded"}
-    assert {name: step["status"] for name, step in second["steps"].items()} == {
-        name: "reused" for name in first["steps"]
-    }
-    assert [path.name for path in serving.iterdir()] == [Path(first["serving_model"]).name]
-    # Each run reports its own folder, named by the id it chose.
-    for summary in summaries:
-        assert Path(summary["run_dir"]).parent.name == summary["run_id"]
-    assert first["run_id"] != second["run_id"]
-
-
-def test_killing_the_command_stops_its_step_processes(tmp_path, aclimdb_dir):
-    command = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", *tiny_run_args(f"aclimdb:{aclimdb_dir}", tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    steps = []
-    deadline = time.monotonic() + 600
-    while not steps and time.monotonic() < deadline and command.poll() is None:
-        time.sleep(1)
-        steps = [
-            child
-            for child in psutil.Process(command.pid).children(recursive=True)
-            if "kfp.dsl.executor_main" in " ".join(child.cmdline())
-        ]
-    assert steps, "no step process started"
-    command.send_signal(signal.SIGKILL)
-    command.wait()
-    _, alive = psutil.wait_procs(steps, timeout=60)
-    assert not alive
+def test_the_table_names_every_run_and_says_when_there_is_none(tmp_path):
+    out = io.StringIO()
+    assert print_runs(str(tmp_path), out) == 0
+    assert f"no runs under {tmp_path}" in out.getvalue()
+    write_summary(tmp_path, "b", **SENTIMENT)
+    write_summary(tmp_path, "c", **FORECAST)
+    out = io.StringIO()
+    assert print_runs(str(tmp_path), out) == 2
+    header, newest, older = out.getvalue().splitlines()
+    assert header.split() == list(COLUMNS)
+    assert "forecast" in newest and "sentiment" in older
+    assert "accuracy 0.8531" in older and older.endswith("  /o/artifacts/b/report/report.html")
+    # Aligned: every column starts where its header does.
+    assert older.index("sentiment") == header.index("task") == newest.index("forecast")

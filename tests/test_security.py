@@ -7,8 +7,8 @@ from pathlib import Path
 import keras
 import pytest
 
-from components.export.export import load_trained_model
-from components.train.train import MODEL_FILE
+from components.common.artifacts import MODEL_FILE
+from components.common.serving import load_trained_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_PATTERNS = {

@@ -104,16 +104,21 @@ def test_schedule_creates_a_recurring_run(server, capsys, tmp_path):
     assert TOKEN not in output
 
 
-def test_forecast_submits_the_pipeline_with_forecast_defaults(server, capsys):
+def test_forecast_submits_the_forecast_pipeline_under_its_name(server, capsys):
     status, _, _ = submit(server, capsys, "--task", "forecast", "--param", "lookback=60")
     assert status == 0
     (run,) = server.state.runs.values()
     assert run["runtime_config"]["parameters"] == {"lookback": 60}
+    assert run["display_name"].startswith("lstm-forecast-")
+    (pipeline,) = server.state.pipelines.values()
+    assert pipeline["display_name"] == "lstm-forecast"
     (upload,) = [r for r in server.state.requests if r.path == f"{API}/pipelines/upload"]
     package = upload.body.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
-    parameters = next(yaml.safe_load_all(package))["root"]["inputDefinitions"]["parameters"]
-    assert parameters["task"]["defaultValue"] == "forecast"
+    spec = next(yaml.safe_load_all(package))
+    assert spec["pipelineInfo"]["name"] == "lstm-forecast"
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert parameters["source"]["defaultValue"] == "sine:"
+    assert "task" not in parameters and "vocab_size" not in parameters
 
 
 @pytest.mark.parametrize(
@@ -126,6 +131,9 @@ def test_forecast_submits_the_pipeline_with_forecast_defaults(server, capsys):
             "with --task forecast, KIND[:LOCATION] with KIND in ('sine', 'csv')",
         ),
         (["--param", "colour=red"], "--param='colour=red' is not allowed"),
+        # Each task's pipeline takes only its own parameters.
+        (["--task", "forecast", "--param", "vocab_size=5000"], "--param='vocab_size=5000'"),
+        (["--param", "lookback=10"], "--param='lookback=10' is not allowed"),
         (["--param", "epochs=many"], "epochs is a int"),
         (["--schedule", "0 0 3 * * *", "--wait"], "--wait is not allowed with --schedule"),
     ],

@@ -9,34 +9,33 @@ from components.common.images import DEFAULT_IMAGE
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def baseline(
     seed: int,
-    task: str,
     cache_dir: str,
     examples: Input[Dataset],
     baseline_result: Output[Artifact],
     metrics: Output[Metrics],
 ):
-    """Trains and scores the bag-of-n-grams linear baseline on the same splits (text only)."""
+    """Trains and scores the bag-of-n-grams linear baseline on the same review splits."""
     import time
 
     start = time.monotonic()
-    from components.baseline.baseline import BASELINE_FILE, run_baseline
     from components.common import lifetime, logs
-    from components.common.config import TaskConfig
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
+    from components.baseline.baseline import run_baseline
+    from components.common.artifacts import BASELINE_FILE
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
+    from components.common.tasks import SENTIMENT, TASKS
 
-    logs.configure()
-    lifetime.end_with_local_run()
-    task = TaskConfig(task).task
     reused = run_cached(
         "baseline",
-        step_key("baseline", {"seed": seed, "task": task}, [examples.path]),
+        step_key("baseline", {"seed": seed}, [examples.path]),
         {"baseline_result": baseline_result.path},
         cache_dir,
-        lambda: run_baseline(examples.path, baseline_result.path, seed, task),
+        lambda: run_baseline(examples.path, baseline_result.path, seed),
     )
     result = read_json(f"{baseline_result.path}/{BASELINE_FILE}")
-    if result.get("applicable", True):
-        for name in ("accuracy", "auc", "precision", "recall", "f1", "loss"):
-            metrics.log_metric(name, result["metrics"][name])
+    for name in TASKS[SENTIMENT].test_metrics:
+        metrics.log_metric(name, result["metrics"][name])
     baseline_result.metadata.update(reused=reused, **logs.step_stats(start))

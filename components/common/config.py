@@ -10,16 +10,14 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from components.common.tasks import FORECAST, SENTIMENT, TASKS
+
 MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru", "stacked-lstm", "bigru")
 POOLING_MODES = ("last", "max", "max-mean")
 PUNCTUATION_MODES = ("drop", "keep")
 EMBEDDING_INITS = ("random", "ppmi-svd")
 SOURCE_KINDS = ("tfds", "aclimdb", "csv", "jsonl", "sine")
 DEFAULT_TFDS_DATASET = "imdb_reviews"
-SENTIMENT, FORECAST = "sentiment", "forecast"
-TASKS = (SENTIMENT, FORECAST)
-# csv means labeled text for sentiment and a dated series for forecast.
-TASK_SOURCE_KINDS = {SENTIMENT: ("tfds", "aclimdb", "csv", "jsonl"), FORECAST: ("sine", "csv")}
 SCALINGS = ("zscore", "minmax")
 
 
@@ -55,7 +53,7 @@ def require_plain_numbers(options: object) -> None:
 
 @dataclass(frozen=True)
 class Source:
-    """Where ingest reads reviews from, parsed from `KIND[:LOCATION]`."""
+    """Where ingest reads a task's data from, parsed from `KIND[:LOCATION]`."""
 
     kind: str
     location: str
@@ -79,7 +77,10 @@ class Source:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Ingest: read a labeled text source and write train/eval/test tf.Examples.
+    """Ingest: read a source and write train/eval/test tf.Examples.
+
+    `source` and `max_quarantine_fraction` serve every task; the other fields are how
+    sentiment reads labeled text (a forecast's series is read as SeriesConfig says).
 
     Attributes:
         source: `tfds[:NAME]`, `aclimdb:PATH` (directory or .tar.gz), `csv:PATH` or `jsonl:PATH`.
@@ -274,7 +275,7 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """What the pipeline learns; every step dispatches on it, so one DAG serves both.
+    """What the pipeline learns; each task has its own pipeline (components/common/tasks.py).
 
     Attributes:
         task: "sentiment": classify review text as positive or negative; "forecast": predict a
@@ -285,12 +286,13 @@ class TaskConfig:
 
     def __post_init__(self) -> None:
         require_plain_numbers(self)
-        _require(self.task in TASKS, "task", self.task, f"one of {TASKS}")
+        _require(self.task in TASKS, "task", self.task, f"one of {tuple(TASKS)}")
 
 
 def check_source_for_task(source: str, task: str) -> None:
     """Raises ConfigError when `source` is not a kind of source that `task` can read."""
-    kinds = TASK_SOURCE_KINDS[task]
+    # csv means labeled text for sentiment and a dated series for forecast.
+    kinds = TASKS[task].source_kinds
     _require(
         Source.parse(source).kind in kinds,
         "source",

@@ -9,8 +9,6 @@ from typing import Any
 
 import tensorflow as tf
 
-from components.common import features as F
-
 
 def write_json(path: str, value: Any) -> None:
     with tf.io.gfile.GFile(path, "w") as f:
@@ -33,20 +31,6 @@ def examples_prefix(directory: str, split: str) -> str:
 
 def examples_pattern(directory: str, split: str) -> str:
     return f"{examples_prefix(directory, split)}-*{EXAMPLES_SUFFIX}"
-
-
-def raw_example_batches(examples_dir: str, split: str, batch_size: int) -> tf.data.Dataset:
-    """Batches of one split written by ingest, as dicts of text, label and rating."""
-    feature_spec = {
-        F.TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
-        F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
-        F.RATING_KEY: tf.io.FixedLenFeature([], tf.int64),
-    }
-    return (
-        tf.data.TFRecordDataset(tfrecord_files(examples_dir, split), compression_type="GZIP")
-        .batch(batch_size)
-        .map(lambda records: tf.io.parse_example(records, feature_spec))
-    )
 
 
 def tfrecord_files(directory: str, split: str) -> list[str]:

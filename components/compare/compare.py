@@ -1,6 +1,7 @@
 """Compare: rank models trained side by side on the same transform output; pick the champion.
 
-The champion is the model with the best eval-split accuracy (for a forecast: the lowest eval
+The champion is the model with the best value of the task's selection metric on the eval split
+(components/common/tasks.py: sentiment, the highest eval accuracy; forecast, the lowest eval
 loss, the mean squared error). The test split is never looked at here: choosing on it would
 make the test metrics reported afterwards optimistic.
 
@@ -12,21 +13,17 @@ from __future__ import annotations
 
 import logging
 
-from components.common.config import FORECAST, SENTIMENT
+from components.common.artifacts import LEADERBOARD_FILE, MODEL_INFO_FILE
 from components.common.io import atomic_directory, copy_tree, read_json, write_json
-from components.train.train import MODEL_INFO_FILE
+from components.common.tasks import TASKS
 
 logger = logging.getLogger(__name__)
 
-LEADERBOARD_FILE = "leaderboard.json"
-# Per task, the eval metric that picks the champion and whether higher is better.
-SELECTION = {SENTIMENT: ("eval_accuracy", True), FORECAST: ("eval_loss", False)}
 
-
-def leaderboard(model_dirs: list[str], task: str = SENTIMENT) -> list[dict]:
-    """One row per trained model, best first by the task's eval metric; ties go to the smaller
-    model."""
-    metric, higher_is_better = SELECTION[task]
+def leaderboard(task: str, model_dirs: list[str]) -> list[dict]:
+    """One row per trained model, best first by the task's selection metric; ties go to the
+    smaller model."""
+    spec = TASKS[task]
     rows = []
     for model_dir in model_dirs:
         info = read_json(f"{model_dir}/{MODEL_INFO_FILE}")
@@ -41,19 +38,18 @@ def leaderboard(model_dirs: list[str], task: str = SENTIMENT) -> list[dict]:
                 "model_dir": model_dir,
             }
         )
-    sign = -1 if higher_is_better else 1
+    sign = -1 if spec.higher_is_better else 1
+    metric = spec.selection_metric
     # sorted() is stable, so equal models keep the order they were given in.
     return sorted(rows, key=lambda row: (sign * row[metric], row["total_params"]))
 
 
-def run_compare(
-    model_dirs: list[str], champion_dir: str, leaderboard_dir: str, task: str = SENTIMENT
-) -> dict:
+def run_compare(task: str, model_dirs: list[str], champion_dir: str, leaderboard_dir: str) -> dict:
     """Writes the leaderboard and a copy of the champion's model; returns the leaderboard."""
     if not model_dirs:
         raise ValueError("compare: no trained models to compare")
-    metric = SELECTION[task][0]
-    rows = leaderboard(model_dirs, task)
+    metric = TASKS[task].selection_metric
+    rows = leaderboard(task, model_dirs)
     champion = rows[0]
     with atomic_directory(champion_dir) as staging:
         copy_tree(champion["model_dir"], staging)

@@ -17,19 +17,20 @@ def compare(
     leaderboard: Output[Artifact],
     leaderboard_metrics: Output[Metrics],
 ):
-    """Ranks the models trained in parallel by eval-split accuracy (or, forecasting, eval loss);
-    outputs the champion."""
+    """Ranks the models trained in parallel by the task's eval metric; outputs the champion."""
     import time
 
     start = time.monotonic()
     from components.common import lifetime, logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
+    from components.common.artifacts import LEADERBOARD_FILE
     from components.common.config import TaskConfig
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
-    from components.compare.compare import LEADERBOARD_FILE, run_compare
+    from components.compare.compare import run_compare
 
-    logs.configure()
-    lifetime.end_with_local_run()
     task = TaskConfig(task).task
     model_dirs = [model.path for model in models]
     reused = run_cached(
@@ -37,7 +38,7 @@ def compare(
         step_key("compare", {"task": task}, model_dirs),
         {"champion": champion.path, "leaderboard": leaderboard.path},
         cache_dir,
-        lambda: run_compare(model_dirs, champion.path, leaderboard.path, task),
+        lambda: run_compare(task, model_dirs, champion.path, leaderboard.path),
     )
     result = read_json(f"{leaderboard.path}/{LEADERBOARD_FILE}")
     metric = result["selected_by"]

@@ -1,8 +1,9 @@
 import pytest
 
+from components.common.artifacts import LEADERBOARD_FILE, MODEL_INFO_FILE
 from components.common.io import read_json, write_json
-from components.compare.compare import LEADERBOARD_FILE, run_compare
-from components.train.train import MODEL_INFO_FILE
+from components.common.tasks import FORECAST, SENTIMENT
+from components.compare.compare import run_compare
 
 
 def fake_model(tmp_path, model_type: str, eval_accuracy: float, total_params: int) -> str:
@@ -33,7 +34,7 @@ def test_the_champion_has_the_best_eval_accuracy_and_ties_go_to_the_smaller_mode
         fake_model(tmp_path, "gru", 0.80, 343_041),
     ]
     champion, board = tmp_path / "champion", tmp_path / "board"
-    result = run_compare(models, str(champion), str(board))
+    result = run_compare(SENTIMENT, models, str(champion), str(board))
     assert result["champion"] == "bilstm"
     assert [row["model_type"] for row in result["models"]] == [
         "bilstm",
@@ -48,7 +49,7 @@ def test_the_champion_has_the_best_eval_accuracy_and_ties_go_to_the_smaller_mode
 
 def test_no_models_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no trained models"):
-        run_compare([], str(tmp_path / "c"), str(tmp_path / "b"))
+        run_compare(SENTIMENT, [], str(tmp_path / "c"), str(tmp_path / "b"))
 
 
 def test_a_forecast_champion_has_the_lowest_eval_loss(tmp_path):
@@ -63,6 +64,6 @@ def test_a_forecast_champion_has_the_lowest_eval_loss(tmp_path):
         write_json(
             f"{model_dir}/{MODEL_INFO_FILE}", dict(info, eval_loss=loss, eval_rmse=loss**0.5)
         )
-    result = run_compare(models, str(tmp_path / "c"), str(tmp_path / "b"), task="forecast")
+    result = run_compare(FORECAST, models, str(tmp_path / "c"), str(tmp_path / "b"))
     assert result["champion"] == "stacked-lstm" and result["selected_by"] == "eval_loss"
     assert result["models"][0]["eval_rmse"] == 0.01**0.5

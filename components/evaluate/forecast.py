@@ -1,7 +1,7 @@
 """Evaluate for forecasting: the serving model on the raw test period, against persistence.
 
-As for text, the forecasts come from the very SavedModel that export writes, fed windows of raw
-values, so the errors are those of the model that would be served, scaling included. Each test
+The serving model is fed windows of raw values, so the errors are those of the model that would
+be served, scaling included. Each test
 target is forecast from the `lookback` values ending `horizon` steps before it, which may reach
 back into the eval period: a forecast made at that time would have them.
 
@@ -20,44 +20,31 @@ from __future__ import annotations
 import io
 import logging
 import math
-import tempfile
 
 import numpy as np
-import tensorflow as tf
+from matplotlib.figure import Figure
 
 from components.common import features as F
-from components.common.config import FORECAST, EvaluateConfig
-from components.common.io import atomic_directory, write_json
-from components.export.export import load_trained_model, newest_version, write_serving_model
-from components.ingest.timeseries import read_description, read_series
-from components.transform.forecast import read_window_config
-from components.transform.forecast_preprocessing import make_windows
+from components.common.artifacts import PLOT_FILE, read_series_description, read_window_config
+from components.common.config import EvaluateConfig
+from components.common.metrics import error_metrics
+from components.common.series import make_windows, read_series
+from components.common.serving import newest_version
+from components.common.tasks import FORECAST
+from components.evaluate.candidate import (
+    candidate_signature,
+    predict,
+    served_signature,
+    write_evaluation,
+)
 
 logger = logging.getLogger(__name__)
 
-EVALUATION_FILE = "evaluation.json"
-PLOT_FILE = "forecast.png"
 BATCH_SIZE = 1024
 
 
 class ServedModelMismatch(ValueError):
     """The model at the serving destination is not a forecaster that can be compared."""
-
-
-def error_metrics(actual: np.ndarray, forecast: np.ndarray) -> dict:
-    """RMSE, MAE and MAPE (in %) of a forecast, in the units of `actual`.
-
-    MAPE is None unless every actual value is of one sign and non-zero: around zero, as for a
-    sine, a percentage error is unbounded and says nothing.
-    """
-    actual, forecast = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
-    errors = forecast - actual
-    one_sign = bool(np.all(actual > 0) or np.all(actual < 0))
-    return {
-        "rmse": float(np.sqrt(np.mean(errors**2))),
-        "mae": float(np.mean(np.abs(errors))),
-        "mape": float(100 * np.mean(np.abs(errors / actual))) if one_sign else None,
-    }
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -82,13 +69,8 @@ def test_period_windows(examples_dir: str, lookback: int, horizon: int) -> dict[
 
 def predict_windows(serving_fn, histories: np.ndarray) -> np.ndarray:
     """The served forecasts of raw windows."""
-    forecasts = [np.zeros(0, np.float32)]
-    for start in range(0, len(histories), BATCH_SIZE):
-        batch = tf.constant(histories[start : start + BATCH_SIZE], tf.float32)
-        forecasts.append(
-            serving_fn(**{F.SERVING_VALUES_KEY: batch})[F.SERVING_FORECAST_KEY].numpy()
-        )
-    return np.concatenate(forecasts)
+    histories = histories.astype(np.float32)
+    return predict(serving_fn, histories, F.SERVING_VALUES_KEY, F.SERVING_FORECAST_KEY, BATCH_SIZE)
 
 
 def forecast_metrics(
@@ -136,8 +118,6 @@ def forecast_blessing(
 def plot_test_period(x: np.ndarray, actual: np.ndarray, forecast: np.ndarray, title: str) -> bytes:
     """A PNG of actual and forecast values over the test period."""
     # A bare Figure renders with the Agg canvas; pyplot's global state is never touched.
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(10, 4), dpi=100, layout="constrained")
     axes = figure.subplots()
     axes.plot(x, actual, color="black", linewidth=1, label="actual")
@@ -152,7 +132,7 @@ def plot_test_period(x: np.ndarray, actual: np.ndarray, forecast: np.ndarray, ti
 
 
 def _served_forecasts(path: str, windows: dict, examples_dir: str, horizon: int) -> np.ndarray:
-    serve = tf.saved_model.load(path).signatures[F.SERVING_SIGNATURE]
+    serve = served_signature(path)
     inputs = serve.structured_input_signature[1]
     if F.SERVING_VALUES_KEY not in inputs:
         raise ServedModelMismatch(
@@ -179,14 +159,9 @@ def run_forecast_evaluate(
     """Evaluates the serving forecaster on the raw test period; returns the result."""
     window = read_window_config(transform_graph_dir)
     windows = test_period_windows(examples_dir, window.lookback, window.horizon)
-    model = load_trained_model(model_dir)
-    with tempfile.TemporaryDirectory() as scratch:
-        candidate = write_serving_model(
-            transform_graph_dir, model, f"{scratch}/candidate", FORECAST
-        )
-        serve = tf.saved_model.load(candidate).signatures[F.SERVING_SIGNATURE]
+    with candidate_signature(FORECAST, transform_graph_dir, model_dir) as serve:
         forecast = predict_windows(serve, windows["histories"])
-    description = read_description(examples_dir)
+    description = read_series_description(examples_dir)
     metrics = forecast_metrics(
         windows["actual"], forecast, windows["histories"][:, -1], description["noise_std"]
     )
@@ -225,10 +200,8 @@ def run_forecast_evaluate(
         "blessed": blessed,
         "blessing_reason": "; ".join(reasons),
     }
-    with atomic_directory(output_dir) as staging:
-        write_json(f"{staging}/{EVALUATION_FILE}", result)
-        with tf.io.gfile.GFile(f"{staging}/{PLOT_FILE}", "wb") as f:
-            f.write(plot_test_period(x, windows["actual"], forecast, title))
+    plot = plot_test_period(x, windows["actual"], forecast, title)
+    write_evaluation(output_dir, result, {PLOT_FILE: plot})
     logger.info(
         "evaluate: %d test windows, RMSE %.4g (persistence %.4g), MAE %.4g (persistence %.4g); "
         "%s: %s",

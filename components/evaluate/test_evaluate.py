@@ -1,15 +1,14 @@
 import numpy as np
 import pytest
 
+from components.common.artifacts import EVALUATION_FILE, MODEL_FILE
 from components.common.config import ConfigError, EvaluateConfig
 from components.common.io import read_json
-from components.evaluate.evaluate import (
-    EVALUATION_FILE,
-    blessing,
-    confident_mistakes,
-    run_evaluate,
-    sliced_metrics,
-)
+from components.common.tasks import SENTIMENT
+from components.evaluate.evaluate import run_evaluate
+from components.evaluate.sentiment import blessing, confident_mistakes, sliced_metrics
+from components.export.export import run_export
+from components.train.models import build_model
 
 
 def test_blessing_is_accuracy_at_least_the_threshold():
@@ -38,19 +37,22 @@ def test_blessing_refuses_a_regression_against_the_served_model():
 def test_a_worse_model_than_the_served_one_is_not_blessed_and_says_why(
     tmp_path, ingested_dir, transformed, trained_model_dir
 ):
-    from components.export.export import run_export
-    from components.train.models import build_model
-    from components.train.train import MODEL_FILE
-
     destination = str(tmp_path / "serving")
-    run_export(transformed["graph"], trained_model_dir, str(tmp_path / "artifact"), destination)
+    run_export(
+        SENTIMENT, transformed["graph"], trained_model_dir, str(tmp_path / "artifact"), destination
+    )
     # An untrained model of the same shape: near chance on the generated reviews.
     untrained_dir = tmp_path / "untrained"
     untrained_dir.mkdir()
     build_model("lstm", 24, 40, 4, 4, 4).save(untrained_dir / MODEL_FILE)
     config = EvaluateConfig(accuracy_threshold=0.0, export_dir=destination)
     result = run_evaluate(
-        config, ingested_dir, transformed["graph"], str(untrained_dir), str(tmp_path / "e")
+        SENTIMENT,
+        config,
+        ingested_dir,
+        transformed["graph"],
+        str(untrained_dir),
+        str(tmp_path / "e"),
     )
     assert result["blessed"] is False
     served = result["served_model"]
@@ -63,6 +65,7 @@ def test_run_evaluate_scores_every_raw_test_review(
 ):
     output = str(tmp_path / "evaluation")
     result = run_evaluate(
+        SENTIMENT,
         EvaluateConfig(accuracy_threshold=0.9),
         ingested_dir,
         transformed["graph"],
@@ -76,8 +79,10 @@ def test_run_evaluate_scores_every_raw_test_review(
     assert result["blessed"] == (metrics["accuracy"] >= 0.9)
     assert read_json(f"{output}/{EVALUATION_FILE}") == result
     # Generated reviews are short and carry aclImdb-style ratings (1-4 negative, 7-10 positive).
+    # The length slices follow the transform's 40 ids: 40 fit, up to 133 is 10/3 of them.
     slices = result["slices"]
-    assert slices["tokens <=120"]["examples"] == 120
+    assert slices["tokens <=40"]["examples"] == 120
+    assert not {"tokens <=120", "tokens 41-133", "tokens >133"} & set(slices)
     rating_slices = {name: s for name, s in slices.items() if name.startswith("rating ")}
     assert sum(s["examples"] for s in rating_slices.values()) == 120
     assert all(s["auc"] is None for s in rating_slices.values())  # One class per rating.
@@ -90,7 +95,7 @@ def test_sliced_metrics_by_length_and_rating():
     probabilities = np.array([0.9, 0.2, 0.4, 0.6, 0.8, 0.7])
     lengths = np.array([50, 120, 121, 400, 401, 5000])
     ratings = np.array([10, 1, 8, 3, 0, 0])
-    slices = sliced_metrics(labels, probabilities, lengths, ratings)
+    slices = sliced_metrics(labels, probabilities, lengths, ratings, max_seq_len=120)
     assert slices["tokens <=120"] == {
         "examples": 2,
         "accuracy": 1.0,
@@ -104,6 +109,14 @@ def test_sliced_metrics_by_length_and_rating():
     assert set(slices) == {"tokens <=120", "tokens 121-400", "tokens >400"} | {
         f"rating {r}" for r in (1, 3, 8, 10)
     }
+    # The slices follow the sequence length: with 200 ids, 121 to 200 tokens fit it.
+    slices = sliced_metrics(labels, probabilities, lengths, ratings, max_seq_len=200)
+    assert [name for name in slices if name.startswith("tokens")] == [
+        "tokens <=200",
+        "tokens 201-666",
+        "tokens >666",
+    ]
+    assert [slices[f"tokens {n}"]["examples"] for n in ("<=200", "201-666", ">666")] == [3, 2, 1]
 
 
 def test_confident_mistakes_are_the_wrong_predictions_most_sure_of_themselves():

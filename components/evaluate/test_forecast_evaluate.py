@@ -1,26 +1,12 @@
 import numpy as np
 import pytest
 
+from components.common.artifacts import EVALUATION_FILE, PLOT_FILE
 from components.common.config import FORECAST, EvaluateConfig
 from components.common.io import read_json
+from components.common.series import read_series
 from components.evaluate.evaluate import run_evaluate
-from components.evaluate.forecast import (
-    EVALUATION_FILE,
-    PLOT_FILE,
-    error_metrics,
-    forecast_blessing,
-    forecast_metrics,
-)
-from components.ingest.timeseries import read_series
-
-
-def test_error_metrics_by_hand():
-    metrics = error_metrics(np.array([100.0, 200.0, 400.0]), np.array([110.0, 190.0, 400.0]))
-    assert metrics["rmse"] == pytest.approx(np.sqrt(200 / 3))
-    assert metrics["mae"] == pytest.approx(20 / 3)
-    assert metrics["mape"] == pytest.approx(100 * (0.1 + 0.05 + 0) / 3)
-    # Percentages of values around zero say nothing: no MAPE when the actuals change sign.
-    assert error_metrics(np.array([-1.0, 1.0]), np.array([0.0, 0.0]))["mape"] is None
+from components.evaluate.forecast import forecast_blessing, forecast_metrics
 
 
 def test_forecast_metrics_compare_with_persistence_and_the_noise():
@@ -47,12 +33,12 @@ def test_evaluation_reports_the_test_period_against_persistence_with_a_plot(
     tmp_path, sine_ingested_dir, sine_transformed, sine_model_dir
 ):
     result = run_evaluate(
+        FORECAST,
         EvaluateConfig(),
         sine_ingested_dir,
         sine_transformed["graph"],
         sine_model_dir,
         str(tmp_path),
-        task=FORECAST,
     )
     assert read_json(f"{tmp_path}/{EVALUATION_FILE}") == result
     assert (tmp_path / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -21,12 +21,14 @@ def export(
 
     start = time.monotonic()
     from components.common import lifetime, logs
-    from components.common.config import TaskConfig
-    from components.common.step_cache import run_cached, step_key
-    from components.export.export import push_version, resolve_version_dir, run_export
 
-    logs.configure()
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     lifetime.end_with_local_run()
+    from components.common.config import TaskConfig
+    from components.common.serving import resolve_version_dir
+    from components.common.step_cache import run_cached, step_key
+    from components.export.export import push_version, run_export
+
     task = TaskConfig(task).task
     inputs = [transform_graph.path, model.path]
     reused = run_cached(
@@ -34,7 +36,7 @@ def export(
         step_key("export", {"task": task}, inputs),
         {"serving_model": serving_model.path},
         cache_dir,
-        lambda: run_export(*inputs, serving_model.path, task=task),
+        lambda: run_export(task, *inputs, serving_model.path),
     )
     version_path = resolve_version_dir(serving_model.path)
     # Outside the cache: pushes unless the destination's newest version is this very model.

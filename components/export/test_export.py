@@ -11,9 +11,12 @@ import tensorflow_transform as tft
 
 from components.common import features as F
 from components.common.config import EvaluateConfig
-from components.evaluate.evaluate import predict_texts, read_test_split, run_evaluate
-from components.evaluate.metrics import classification_metrics
-from components.export.export import load_trained_model, resolve_version_dir, run_export
+from components.common.metrics import classification_metrics
+from components.common.serving import load_trained_model, resolve_version_dir
+from components.common.tasks import SENTIMENT
+from components.evaluate.evaluate import run_evaluate
+from components.evaluate.sentiment import predict_texts, read_test_split
+from components.export.export import run_export
 
 REVIEWS = [
     "A wonderful, moving film. Loved it!",
@@ -27,7 +30,7 @@ REVIEWS = [
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory, transformed, trained_model_dir):
     root = tmp_path_factory.mktemp("export")
-    run_export(transformed["graph"], trained_model_dir, str(root))
+    run_export(SENTIMENT, transformed["graph"], trained_model_dir, str(root))
     return str(root)
 
 
@@ -59,7 +62,12 @@ def test_reported_accuracy_is_the_exported_models_accuracy(
     tmp_path, export_dir, ingested_dir, transformed, trained_model_dir
 ):
     reported = run_evaluate(
-        EvaluateConfig(), ingested_dir, transformed["graph"], trained_model_dir, str(tmp_path)
+        SENTIMENT,
+        EvaluateConfig(),
+        ingested_dir,
+        transformed["graph"],
+        trained_model_dir,
+        str(tmp_path),
     )["metrics"]
     serve = tf.saved_model.load(resolve_version_dir(export_dir)).signatures[F.SERVING_SIGNATURE]
     test = read_test_split(ingested_dir)
@@ -164,7 +172,7 @@ def test_export_pushes_the_version_to_the_serving_destination(
 ):
     destination = tmp_path / "serving"
     path = run_export(
-        transformed["graph"], trained_model_dir, str(tmp_path / "out"), str(destination)
+        SENTIMENT, transformed["graph"], trained_model_dir, str(tmp_path / "out"), str(destination)
     )
     version = path.rsplit("/", 1)[1]
     assert tf.saved_model.contains_saved_model(str(destination / version))

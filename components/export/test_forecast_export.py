@@ -5,16 +5,18 @@ import pytest
 import tensorflow as tf
 
 from components.common import features as F
+from components.common.series import read_series
+from components.common.serving import load_trained_model, resolve_version_dir
+from components.common.tasks import FORECAST
 from components.conftest import TINY_WINDOW
-from components.export.export import load_trained_model, resolve_version_dir, run_export
-from components.ingest.timeseries import read_series
+from components.export.export import run_export
 from pipeline.cli import main
 
 
 @pytest.fixture(scope="module")
 def forecaster_dir(tmp_path_factory, sine_transformed, sine_model_dir):
     root = tmp_path_factory.mktemp("forecaster")
-    run_export(sine_transformed["graph"], sine_model_dir, str(root), task="forecast")
+    run_export(FORECAST, sine_transformed["graph"], sine_model_dir, str(root))
     return resolve_version_dir(str(root))
 
 

@@ -1,4 +1,4 @@
-"""KFP component: ingest. A thin wrapper; the work is in components.ingest.ingest."""
+"""KFP components: ingest, one per task. Thin wrappers; the work is in components.ingest.ingest."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Output
@@ -7,7 +7,7 @@ from components.common.images import DEFAULT_IMAGE
 
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
-def ingest(
+def ingest_sentiment(
     source: str,
     data_dir: str,
     text_field: str,
@@ -17,7 +17,40 @@ def ingest(
     max_examples: int,
     max_text_bytes: int,
     max_quarantine_fraction: float,
-    task: str,
+    beam_args: list,
+    cache_dir: str,
+    examples: Output[Dataset],
+):
+    """Reads labeled reviews and writes train/eval/test tf.Examples."""
+    import time
+
+    start = time.monotonic()
+    from components.common import lifetime, logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
+    from components.common.config import IngestConfig
+    from components.common.tasks import SENTIMENT
+    from components.ingest.ingest import run_ingest_step
+
+    config = IngestConfig(
+        source=source,
+        data_dir=data_dir,
+        text_field=text_field,
+        label_field=label_field,
+        split_field=split_field,
+        eval_fraction=eval_fraction,
+        max_examples=max_examples,
+        max_text_bytes=max_text_bytes,
+        max_quarantine_fraction=max_quarantine_fraction,
+    )
+    run_ingest_step(SENTIMENT, config, examples, beam_args, cache_dir, start)
+
+
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
+def ingest_forecast(
+    source: str,
+    max_quarantine_fraction: float,
     date_field: str,
     target: str,
     sine_length: int,
@@ -31,31 +64,20 @@ def ingest(
     cache_dir: str,
     examples: Output[Dataset],
 ):
-    """Reads labeled reviews (or, forecasting, a series) and writes train/eval/test tf.Examples."""
+    """Reads a series (a dated csv or a generated sine) and writes its train/eval/test periods
+    as tf.Examples."""
     import time
 
     start = time.monotonic()
-    from dataclasses import asdict
-
     from components.common import lifetime, logs
-    from components.common.config import IngestConfig, SeriesConfig, TaskConfig
-    from components.common.step_cache import run_cached, step_key
-    from components.ingest.ingest import read_counts, run_ingest, source_fingerprint
 
-    logs.configure()
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     lifetime.end_with_local_run()
-    config = IngestConfig(
-        source=source,
-        data_dir=data_dir,
-        text_field=text_field,
-        label_field=label_field,
-        split_field=split_field,
-        eval_fraction=eval_fraction,
-        max_examples=max_examples,
-        max_text_bytes=max_text_bytes,
-        max_quarantine_fraction=max_quarantine_fraction,
-    )
-    task = TaskConfig(task).task
+    from components.common.config import IngestConfig, SeriesConfig
+    from components.common.tasks import FORECAST
+    from components.ingest.ingest import run_ingest_step
+
+    config = IngestConfig(source=source, max_quarantine_fraction=max_quarantine_fraction)
     series = SeriesConfig(
         date_field=date_field,
         target=target,
@@ -67,15 +89,4 @@ def ingest(
         series_train_fraction=series_train_fraction,
         series_eval_fraction=series_eval_fraction,
     )
-    params = {"config": asdict(config), "task": task, "series": asdict(series)}
-    key = step_key("ingest", {**params, "source": source_fingerprint(config)}, [])
-    reused = run_cached(
-        "ingest",
-        key,
-        {"examples": examples.path},
-        cache_dir,
-        lambda: run_ingest(config, examples.path, beam_args, task, series),
-    )
-    examples.metadata.update(
-        counts=read_counts(examples.path), reused=reused, **logs.step_stats(start)
-    )
+    run_ingest_step(FORECAST, config, examples, beam_args, cache_dir, start, series=series)

@@ -14,16 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.common import features as F
+from components.common.artifacts import COUNTS_FILE
 from components.common.config import ConfigError, IngestConfig, SeriesConfig
+from components.common.tasks import FORECAST, SENTIMENT
 from components.conftest import write_aclimdb
-from components.ingest.ingest import (
-    COUNTS_FILE,
-    check_delimited_headers,
-    run_ingest,
-    validate,
-)
+from components.ingest.forecast import check_csv_columns
+from components.ingest.ingest import run_ingest
+from components.ingest.sentiment import check_delimited_headers, validate
 from components.ingest.test_ingest import read_examples, read_quarantine
-from components.ingest.timeseries import check_csv_columns, run_series_ingest
 
 CONTRACT_REASONS = {
     "missing_text",
@@ -71,7 +69,7 @@ def test_a_corrupted_csv_quarantines_each_bad_record_and_keeps_every_good_one(tm
     path.write_text("\n".join(lines) + "\n")
     output = str(tmp_path / "out")
     config = IngestConfig(source=f"csv:{path}", max_quarantine_fraction=0.05)
-    counts = run_ingest(config, output)
+    counts = run_ingest(SENTIMENT, config, output)
     assert counts["read"] == 621 and counts["quarantined"] == 21
     expected = {}
     for _, reason in sorted(bad, key=lambda line_reason: line_reason[1]):
@@ -84,7 +82,7 @@ def test_a_corrupted_csv_quarantines_each_bad_record_and_keeps_every_good_one(tm
     roomy = IngestConfig(
         source=f"csv:{path}", max_quarantine_fraction=0.05, max_text_bytes=2_000_000
     )
-    counts = run_ingest(roomy, str(tmp_path / "roomy"))
+    counts = run_ingest(SENTIMENT, roomy, str(tmp_path / "roomy"))
     assert "text_too_long" not in counts["quarantine_reasons"]
     assert huge in written_texts(str(tmp_path / "roomy"))
 
@@ -104,10 +102,10 @@ def test_unicode_line_breaks_inside_records_neither_split_nor_invent_records(tmp
         encoding="utf-8",
     )
     (folder / "test.csv").write_text(f"text,label\n{text} test,0\n", encoding="utf-8")
-    counts = run_ingest(IngestConfig(source=f"csv:{folder}"), str(tmp_path / "csv"))
+    counts = run_ingest(SENTIMENT, IngestConfig(source=f"csv:{folder}"), str(tmp_path / "csv"))
     assert counts["read"] == 3 and counts["quarantined"] == 0
     assert text in written_texts(str(tmp_path / "csv"))
-    counts = run_ingest(IngestConfig(source=f"jsonl:{jsonl}"), str(tmp_path / "jsonl"))
+    counts = run_ingest(SENTIMENT, IngestConfig(source=f"jsonl:{jsonl}"), str(tmp_path / "jsonl"))
     assert counts["read"] == 91 and counts["quarantined"] == 0
 
 
@@ -132,7 +130,9 @@ def test_jsonl_lines_that_crashed_ingest_are_quarantined_with_their_reason(tmp_p
     path = tmp_path / "reviews.jsonl"
     path.write_text("\n".join(lines) + "\n")
     output = str(tmp_path / "out")
-    counts = run_ingest(IngestConfig(source=f"jsonl:{path}", max_quarantine_fraction=0.5), output)
+    counts = run_ingest(
+        SENTIMENT, IngestConfig(source=f"jsonl:{path}", max_quarantine_fraction=0.5), output
+    )
     expected = {}
     for reason in bad.values():
         expected[reason] = expected.get(reason, 0) + 1
@@ -163,7 +163,7 @@ def test_a_header_without_the_columns_is_one_error_before_any_work(tmp_path, hea
     with pytest.raises(ConfigError, match=message):
         check_delimited_headers(config)
     with pytest.raises(ConfigError, match=message):
-        run_ingest(config, str(tmp_path / "out"))
+        run_ingest(SENTIMENT, config, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -172,7 +172,7 @@ def test_columns_ingest_does_not_read_are_reported(tmp_path):
     rows = [f"review {i},{i % 2},{'train' if i % 3 else 'test'},{i},title {i}" for i in range(30)]
     path.write_text("text,label,split,id,title\n" + "\n".join(rows) + "\n")
     output = tmp_path / "out"
-    counts = run_ingest(IngestConfig(source=f"csv:{path}"), str(output))
+    counts = run_ingest(SENTIMENT, IngestConfig(source=f"csv:{path}"), str(output))
     assert counts["columns_not_read"] == {str(path): ["title"]}
     assert json.loads((output / COUNTS_FILE).read_text())["columns_not_read"] == {
         str(path): ["title"]
@@ -194,13 +194,13 @@ def test_links_in_an_archive_or_folder_are_counted_never_followed(tmp_path):
         tar.addfile(hard)
     config = {"max_quarantine_fraction": 0.5}
     folder_counts = run_ingest(
-        IngestConfig(source=f"aclimdb:{directory}", **config), str(tmp_path / "dir")
+        SENTIMENT, IngestConfig(source=f"aclimdb:{directory}", **config), str(tmp_path / "dir")
     )
     # The link inside the folder is read; the one leading outside is quarantined.
     assert folder_counts["read"] == 22 and folder_counts["quarantine_reasons"] == {"link": 1}
     assert "outside the source folder" not in written_texts(str(tmp_path / "dir"))
     tar_counts = run_ingest(
-        IngestConfig(source=f"aclimdb:{archive}", **config), str(tmp_path / "tar")
+        SENTIMENT, IngestConfig(source=f"aclimdb:{archive}", **config), str(tmp_path / "tar")
     )
     assert tar_counts["read"] == 23 and tar_counts["quarantine_reasons"] == {"link": 3}
     assert {q["detail"].split(" to ")[0] for q in read_quarantine(str(tmp_path / "tar"))} == {
@@ -217,7 +217,7 @@ def test_a_source_path_with_glob_characters_is_a_name(tmp_path):
     decoy = tmp_path / "reviews 2 x"  # What the name would match as a glob pattern.
     decoy.mkdir()
     (decoy / "train.csv").write_text("text,label\nwrong folder,1\n")
-    counts = run_ingest(IngestConfig(source=f"csv:{folder}"), str(tmp_path / "out"))
+    counts = run_ingest(SENTIMENT, IngestConfig(source=f"csv:{folder}"), str(tmp_path / "out"))
     assert counts["read"] == 6
     assert "wrong folder" not in written_texts(str(tmp_path / "out"))
 
@@ -231,7 +231,7 @@ def test_the_forecast_csv_reader_survives_huge_fields_and_broken_quotes(tmp_path
     series = SeriesConfig()
     check_csv_columns(str(path), f"csv:{path}", series)
     config = IngestConfig(source=f"csv:{path}", max_quarantine_fraction=0.1)
-    counts = run_series_ingest(config, series, str(tmp_path / "out"))
+    counts = run_ingest(FORECAST, config, str(tmp_path / "out"), series=series)
     assert counts["read"] == 30 and sum(counts["written"].values()) == 28
     # A number of 1.25 million digits is read whole; as a float it is infinite.
     assert counts["quarantine_reasons"] == {"bad_csv_quoting": 1, "non_numeric_value": 1}

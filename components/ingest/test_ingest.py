@@ -7,17 +7,14 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from components.common import features as F
+from components.common.artifacts import QUARANTINE_DIR
 from components.common.beam import LOCAL_RUNNER
 from components.common.config import ConfigError, IngestConfig, Source
+from components.common.tasks import SENTIMENT
 from components.conftest import SHARED_TFDS_DIR, tar_directory, write_aclimdb
-from components.ingest.ingest import (
-    QUARANTINE_DIR,
-    IngestError,
-    SplitExamples,
-    parse_label,
-    run_ingest,
-    validate,
-)
+from components.ingest.ingest import run_ingest
+from components.ingest.sentiment import SplitExamples, parse_label, stable_fraction, validate
+from components.ingest.shared import IngestError
 
 
 def read_examples(output_dir: str, split: str) -> list[dict]:
@@ -125,8 +122,6 @@ def test_split_examples_carves_eval_from_train_only_and_deterministically():
 
 
 def _is_eval(text: str, fraction: float) -> bool:
-    from components.ingest.ingest import stable_fraction
-
     return stable_fraction(text, "eval") < fraction
 
 
@@ -151,7 +146,7 @@ def test_aclimdb_directory_and_archive_give_the_same_examples(tmp_path):
     outputs = {}
     for name, location in (("dir", directory), ("tar", archive)):
         output = str(tmp_path / name)
-        counts = run_ingest(IngestConfig(source=f"aclimdb:{location}"), output)
+        counts = run_ingest(SENTIMENT, IngestConfig(source=f"aclimdb:{location}"), output)
         assert counts["read"] == 34 and counts["quarantined"] == 0
         assert sum(counts["written"].values()) == 34
         outputs[name] = {
@@ -189,7 +184,7 @@ def test_csv_directory_with_custom_fields_and_bad_records_quarantined(tmp_path):
         label_field="sentiment",
         max_quarantine_fraction=0.5,
     )
-    counts = run_ingest(config, output)
+    counts = run_ingest(SENTIMENT, config, output)
     assert counts["read"] == 7
     assert counts["quarantine_reasons"] == {
         "empty_text": 1,
@@ -218,7 +213,9 @@ def test_single_jsonl_file_names_splits_in_a_field(tmp_path):
     path = tmp_path / "reviews.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n", encoding="utf-8")
     output = str(tmp_path / "out")
-    counts = run_ingest(IngestConfig(source=f"jsonl:{path}", max_quarantine_fraction=0.5), output)
+    counts = run_ingest(
+        SENTIMENT, IngestConfig(source=f"jsonl:{path}", max_quarantine_fraction=0.5), output
+    )
     assert counts["read"] == 11
     assert counts["quarantine_reasons"] == {"invalid_json": 1, "unknown_split": 1}
     assert counts["written"]["test"] == 1
@@ -230,13 +227,13 @@ def test_a_source_without_test_records_fails_with_the_counts(tmp_path):
     path = tmp_path / "only_train.jsonl"
     path.write_text(json.dumps({"text": "t", "label": 1, "split": "train"}) + "\n")
     with pytest.raises(IngestError, match="no usable test records"):
-        run_ingest(IngestConfig(source=f"jsonl:{path}"), str(tmp_path / "out"))
+        run_ingest(SENTIMENT, IngestConfig(source=f"jsonl:{path}"), str(tmp_path / "out"))
 
 
 def test_tfds_source_reads_the_prepared_imdb_reviews(tmp_path):
     output = str(tmp_path / "out")
     config = IngestConfig(data_dir=str(SHARED_TFDS_DIR), max_examples=40)
-    counts = run_ingest(config, output)
+    counts = run_ingest(SENTIMENT, config, output)
     assert counts["read"] == 50_000
     assert counts["written"]["test"] == 40
     assert counts["written"]["train"] + counts["written"]["eval"] == 40
@@ -282,7 +279,7 @@ def test_every_kind_of_bad_record_is_quarantined_and_counts_reconcile(tmp_path):
     expected_reasons = write_corrupted_jsonl(path)
     output = str(tmp_path / "out")
     config = IngestConfig(source=f"jsonl:{path}", max_text_bytes=200, max_quarantine_fraction=0.5)
-    counts = run_ingest(config, output)
+    counts = run_ingest(SENTIMENT, config, output)
     assert counts["quarantine_reasons"] == dict(sorted(expected_reasons.items()))
     assert counts["read"] == 58
     written = sum(counts["written"].values())
@@ -303,7 +300,7 @@ def test_too_much_quarantine_fails_naming_counts_and_location(tmp_path):
     write_corrupted_jsonl(path)
     output = str(tmp_path / "out")
     with pytest.raises(IngestError) as error:
-        run_ingest(IngestConfig(source=f"jsonl:{path}", max_text_bytes=200), output)
+        run_ingest(SENTIMENT, IngestConfig(source=f"jsonl:{path}", max_text_bytes=200), output)
     message = str(error.value)
     assert "17.24% of records quarantined, above --max-quarantine-fraction 0.01" in message
     assert "read 58, quarantined 10" in message

@@ -1,4 +1,8 @@
-"""KFP component: report. A thin wrapper; the work is in components.report.report."""
+"""KFP components: report, one per task. Thin wrappers; the work is in
+components.report.report.
+
+Each writes the run's HTML report; the Kubeflow UI shows `report_page` as a page.
+"""
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
@@ -7,45 +11,74 @@ from components.common.images import DEFAULT_IMAGE
 
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
-def report(
-    task: str,
+def report_sentiment(
     cache_dir: str,
     transformed_examples: Input[Dataset],
+    transform_graph: Input[Artifact],
     model: Input[Model],
     evaluation: Input[Artifact],
+    leaderboard: Input[Artifact],
     baseline_result: Input[Artifact],
+    report_files: Output[Artifact],
+    report_page: Output[HTML],
+):
+    """Writes the sentiment run's report: the champion against the n-gram baseline."""
+    import time
+
+    start = time.monotonic()
+    from components.common import lifetime, logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
+    from components.common.tasks import SENTIMENT
+    from components.report.report import run_report_step
+
+    run_report_step(
+        SENTIMENT,
+        transformed_examples,
+        transform_graph,
+        model,
+        evaluation,
+        leaderboard,
+        report_files,
+        report_page,
+        cache_dir,
+        start,
+        baseline_dir=baseline_result,
+    )
+
+
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
+def report_forecast(
+    cache_dir: str,
+    transformed_examples: Input[Dataset],
+    transform_graph: Input[Artifact],
+    model: Input[Model],
+    evaluation: Input[Artifact],
     leaderboard: Input[Artifact],
     report_files: Output[Artifact],
     report_page: Output[HTML],
 ):
-    """Writes the run's HTML report; the Kubeflow UI shows `report_page` as a page."""
+    """Writes the forecast run's report: the champion against persistence."""
     import time
 
     start = time.monotonic()
-    import shutil
-
     from components.common import lifetime, logs
-    from components.common.config import TaskConfig
-    from components.common.step_cache import run_cached, step_key
-    from components.report.report import REPORT_FILE, run_report
 
-    logs.configure()
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     lifetime.end_with_local_run()
-    task = TaskConfig(task).task
-    inputs = [
-        transformed_examples.path,
-        model.path,
-        evaluation.path,
-        baseline_result.path,
-        leaderboard.path,
-    ]
-    reused = run_cached(
-        "report",
-        step_key("report", {"task": task}, inputs),
-        {"report_files": report_files.path},
+    from components.common.tasks import FORECAST
+    from components.report.report import run_report_step
+
+    run_report_step(
+        FORECAST,
+        transformed_examples,
+        transform_graph,
+        model,
+        evaluation,
+        leaderboard,
+        report_files,
+        report_page,
         cache_dir,
-        lambda: run_report(*inputs, report_files.path, task),
+        start,
     )
-    # An HTML artifact is a single file: the page itself.
-    shutil.copyfile(f"{report_files.path}/{REPORT_FILE}", report_page.path)
-    report_files.metadata.update(reused=reused, **logs.step_stats(start))

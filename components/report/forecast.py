@@ -6,37 +6,36 @@ leaderboard, training curves, the windows of each period with the range of their
 targets (a test period outside the train range is where a model has nothing to go on), and the
 model summary.
 
-Output under `output_dir`: report.html and data_stats.json.
+data_stats.json holds the window statistics.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import logging
 
 import numpy as np
 import tensorflow as tf
 
 from components.common import features as F
-from components.common.io import atomic_directory, read_json, tfrecord_files, write_json
-from components.compare.compare import LEADERBOARD_FILE
-from components.evaluate.forecast import EVALUATION_FILE, PLOT_FILE
-from components.report.report import (
-    _STYLE,
-    DATA_STATS_FILE,
-    REPORT_FILE,
-    _table,
+from components.common.artifacts import PLOT_FILE, read_window_config
+from components.common.config import WindowConfig
+from components.common.io import tfrecord_files
+from components.common.transformed import window_feature_spec
+from components.report.page import (
+    HEAD_META,
+    STYLE,
+    RunResults,
+    blessing_section,
+    png_image,
+    read_results,
+    table,
     training_curves_plot,
 )
-from components.train.train import HISTORY_FILE, MODEL_INFO_FILE, MODEL_SUMMARY_FILE
-
-logger = logging.getLogger(__name__)
 
 
-def window_statistics(transformed_dir: str) -> dict:
+def window_statistics(transformed_dir: str, lookback: int) -> dict:
     """Per period: windows, and the mean, spread and range of their scaled targets."""
-    feature_spec = {F.TARGET_KEY: tf.io.FixedLenFeature([], tf.float32)}
+    feature_spec = {F.TARGET_KEY: window_feature_spec(lookback)[F.TARGET_KEY]}
     stats = {"splits": {}}
     for split in F.SPLITS:
         records = tf.data.TFRecordDataset(tfrecord_files(transformed_dir, split), "GZIP")
@@ -63,21 +62,13 @@ def _number(value: float | None, digits: int = 4) -> str:
 
 
 def render_forecast_report(
-    stats: dict,
-    history: dict,
-    model_info: dict,
-    model_summary: str,
-    evaluation: dict,
-    leaderboard: dict,
-    plot_png: bytes,
+    stats: dict, results: RunResults, window: WindowConfig, plot_png: bytes
 ) -> str:
     """The report page of a forecast from the steps' results."""
+    model_info, evaluation = results.model_info, results.evaluation
+    leaderboard = results.leaderboard
     metrics, persistence = evaluation["metrics"], evaluation["metrics"]["persistence"]
-    decision = "blessed" if evaluation["blessed"] else "not blessed"
-    reasons = "".join(
-        f"<li>{html.escape(reason)}</li>" for reason in evaluation["blessing_reason"].split("; ")
-    )
-    errors = _table(
+    errors = table(
         ["forecast", "RMSE", "MAE", "MAPE %"],
         [
             [label, *(_number(values[name]) for name in ("rmse", "mae", "mape"))]
@@ -98,7 +89,7 @@ def render_forecast_report(
             f"forecast can expect to beat; the model's is {metrics['rmse_vs_noise']:.2f} times it."
         )
     eval_metrics = [name for name in leaderboard["models"][0] if name.startswith("eval_")]
-    board = _table(
+    board = table(
         ["model", *(name.replace("_", " ") for name in eval_metrics), "parameters", "epochs"]
         + ["best epoch", "seconds"],
         [
@@ -107,7 +98,7 @@ def render_forecast_report(
             for row in leaderboard["models"]
         ],
     )
-    data = _table(
+    data = table(
         ["period", "windows", "target mean", "target std", "target min", "target max"],
         [
             [split, s["windows"], *(_number(s[n], 3) for n in ("mean", "std", "min", "max"))]
@@ -121,55 +112,41 @@ def render_forecast_report(
         if outside
         else ""
     )
-    window = model_info["window_config"]
-    plot = base64.b64encode(plot_png).decode("ascii")
+    plot = png_image(plot_png, "actual and forecast values over the test period")
     name = html.escape(model_info["type"])
+    curves = training_curves_plot(results.history, ("loss", "rmse"))
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Forecast report: {name}</title>
-<style>{_STYLE}</style></head><body>
+<html><head>{HEAD_META}<title>Forecast report: {name}</title>
+<style>{STYLE}</style></head><body>
 <h1>Forecast report</h1>
 <p>Champion <b>{name}</b> ({model_info["total_params"]:,} parameters), forecasting
-{window["horizon"]} step(s) ahead from the last {window["lookback"]} values, {window["scaling"]}
+{window.horizon} step(s) ahead from the last {window.lookback} values, {window.scaling}
 scaling from the train period. Test RMSE <b>{metrics["rmse"]:.4g}</b> over {metrics["windows"]:,}
 test windows, through the exported serving model, in the series' units.</p>
-<h2>Blessing: <span class="{decision.replace(" ", "-")}">{decision}</span></h2><ul>{reasons}</ul>
+{blessing_section(evaluation)}
 <h2>Against persistence (test period)</h2>{errors}<p>{verdict}</p>
 <h2>Actual and forecast values (test period)</h2>
-<img alt="actual and forecast values over the test period" src="data:image/png;base64,{plot}">
+{plot}
 <h2>Leaderboard (chosen by {html.escape(leaderboard["selected_by"].replace("_", " "))})</h2>
 {board}
-<h2>Training curves ({name})</h2>{training_curves_plot(history, ("loss", "rmse"))}
+<h2>Training curves ({name})</h2>{curves}
 <h2>Data: windows per period, scaled targets</h2>{data}{shift}
-<h2>Model</h2><pre>{html.escape(model_summary)}</pre>
+<h2>Model</h2><pre>{html.escape(results.model_summary)}</pre>
 </body></html>
 """
 
 
-def run_forecast_report(
+def forecast_report(
     transformed_dir: str,
+    transform_graph_dir: str,
     model_dir: str,
     evaluation_dir: str,
     leaderboard_dir: str,
-    output_dir: str,
-) -> str:
-    """Writes report.html and data_stats.json under `output_dir`; returns the report's path."""
-    stats = window_statistics(transformed_dir)
-    with tf.io.gfile.GFile(f"{model_dir}/{MODEL_SUMMARY_FILE}") as summary_file:
-        model_summary = summary_file.read()
+) -> tuple[dict, str]:
+    """The window statistics and the report page of a forecast run."""
+    window = read_window_config(transform_graph_dir)
+    stats = window_statistics(transformed_dir, window.lookback)
     with tf.io.gfile.GFile(f"{evaluation_dir}/{PLOT_FILE}", "rb") as plot_file:
         plot_png = plot_file.read()
-    page = render_forecast_report(
-        stats,
-        read_json(f"{model_dir}/{HISTORY_FILE}"),
-        read_json(f"{model_dir}/{MODEL_INFO_FILE}"),
-        model_summary,
-        read_json(f"{evaluation_dir}/{EVALUATION_FILE}"),
-        read_json(f"{leaderboard_dir}/{LEADERBOARD_FILE}"),
-        plot_png,
-    )
-    with atomic_directory(output_dir) as staging:
-        write_json(f"{staging}/{DATA_STATS_FILE}", stats)
-        with tf.io.gfile.GFile(f"{staging}/{REPORT_FILE}", "w") as report_file:
-            report_file.write(page)
-    logger.info("report: %s/%s", output_dir, REPORT_FILE)
-    return f"{output_dir}/{REPORT_FILE}"
+    results = read_results(model_dir, evaluation_dir, leaderboard_dir)
+    return stats, render_forecast_report(stats, results, window, plot_png)

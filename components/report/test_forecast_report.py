@@ -1,29 +1,38 @@
 import re
 
+from components.common.artifacts import DATA_STATS_FILE
 from components.common.config import FORECAST, EvaluateConfig
 from components.common.io import read_json
 from components.compare.compare import run_compare
 from components.evaluate.evaluate import run_evaluate
-from components.report.report import DATA_STATS_FILE, run_report
+from components.report.report import run_report
 
 
 def test_forecast_report_shows_persistence_and_the_test_period_plot(
     tmp_path, sine_ingested_dir, sine_transformed, sine_model_dir
 ):
     champion, board = str(tmp_path / "champion"), str(tmp_path / "leaderboard")
-    run_compare([sine_model_dir], champion, board, FORECAST)
+    run_compare(FORECAST, [sine_model_dir], champion, board)
     evaluation = str(tmp_path / "evaluation")
     run_evaluate(
+        FORECAST,
         EvaluateConfig(),
         sine_ingested_dir,
         sine_transformed["graph"],
         champion,
         evaluation,
-        FORECAST,
     )
     output = str(tmp_path / "report")
     # A forecast has no n-gram baseline to read; persistence stands in for it.
-    run_report(sine_transformed["data"], champion, evaluation, "", board, output, FORECAST)
+    run_report(
+        FORECAST,
+        sine_transformed["data"],
+        sine_transformed["graph"],
+        champion,
+        evaluation,
+        board,
+        output,
+    )
     page = open(f"{output}/report.html", encoding="utf-8").read()
     for section in (
         "Blessing:",

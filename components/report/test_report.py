@@ -3,24 +3,36 @@ import re
 import pytest
 
 from components.baseline.baseline import run_baseline
+from components.common.artifacts import COUNTS_FILE, DATA_STATS_FILE
 from components.common.config import EvaluateConfig
 from components.common.io import read_json
+from components.common.tasks import SENTIMENT
 from components.compare.compare import run_compare
 from components.evaluate.evaluate import run_evaluate
-from components.ingest.ingest import COUNTS_FILE
-from components.report.report import DATA_STATS_FILE, run_report
+from components.report.report import run_report
 
 
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory, ingested_dir, transformed, trained_model_dir) -> str:
     work = tmp_path_factory.mktemp("report")
     champion, board = str(work / "champion"), str(work / "leaderboard")
-    run_compare([trained_model_dir], champion, board)
+    run_compare(SENTIMENT, [trained_model_dir], champion, board)
     evaluation, baseline = str(work / "evaluation"), str(work / "baseline")
-    run_evaluate(EvaluateConfig(), ingested_dir, transformed["graph"], champion, evaluation)
+    run_evaluate(
+        SENTIMENT, EvaluateConfig(), ingested_dir, transformed["graph"], champion, evaluation
+    )
     run_baseline(ingested_dir, baseline, seed=1)
     output = str(work / "report")
-    run_report(transformed["data"], champion, evaluation, baseline, board, output)
+    run_report(
+        SENTIMENT,
+        transformed["data"],
+        transformed["graph"],
+        champion,
+        evaluation,
+        board,
+        output,
+        baseline_dir=baseline,
+    )
     return output
 
 

@@ -1,7 +1,7 @@
 """Training for forecasting: an LSTM regressor on the windows of the scaled series.
 
 Mean squared error on the scaled target; early stopping watches it on the eval period's
-windows (lower is better). The training loop itself is train.py's.
+windows (lower is better; components/common/tasks.py). The training loop itself is train.py's.
 """
 
 from __future__ import annotations
@@ -12,21 +12,18 @@ import keras
 import tensorflow as tf
 
 from components.common import features as F
-from components.common.config import FORECAST, TrainConfig
+from components.common.artifacts import read_window_config
+from components.common.config import TrainConfig
+from components.common.tasks import FORECAST
+from components.common.transformed import window_feature_spec
+from components.train.learning import Learning, feature_target_pairs
 from components.train.models import build_forecaster
-from components.train.train import Learning, feature_target_pairs
-from components.transform.forecast import read_window_config
-
-MONITOR = "val_loss"
 
 
 def window_dataset(transformed_dir: str, split: str, lookback: int) -> tf.data.Dataset:
     """(history, target) pairs of one period's windows, scaled."""
     return feature_target_pairs(
-        transformed_dir,
-        split,
-        (F.HISTORY_KEY, tf.io.FixedLenFeature([lookback], tf.float32)),
-        (F.TARGET_KEY, tf.io.FixedLenFeature([], tf.float32)),
+        transformed_dir, split, window_feature_spec(lookback), F.HISTORY_KEY, F.TARGET_KEY
     )
 
 
@@ -45,8 +42,6 @@ def forecast_learning(
         ),
         loss="mse",
         metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
-        monitor=MONITOR,
-        higher_is_better=False,
         train=window_dataset(transformed_dir, "train", window.lookback),
         evaluation=window_dataset(transformed_dir, "eval", window.lookback),
         settings={"task": FORECAST, "window_config": dataclasses.asdict(window)},

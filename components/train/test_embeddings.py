@@ -3,14 +3,17 @@ import pytest
 
 from components.common import features as F
 from components.common.config import ConfigError, TrainConfig, TransformConfig
+from components.common.tasks import SENTIMENT
 from components.train.embeddings import (
     VECTOR_STD,
     cooccurrence_counts,
     ppmi_svd_vectors,
     truncated_svd_vectors,
 )
+from components.train.learning import in_memory
 from components.train.models import EMBEDDING_LAYER
-from components.train.train import in_memory, run_train, sentiment_model, transformed_dataset
+from components.train.sentiment import sentiment_model, transformed_dataset
+from components.train.train import run_train
 
 PAD, OOV = F.PAD_ID, F.OOV_ID
 
@@ -59,7 +62,9 @@ def test_no_words_near_each_other_is_a_clear_error():
 
 def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, transformed):
     transform_config = TransformConfig(vocab_size=24, max_seq_len=40)  # The fixture's.
-    train_ids, _ = in_memory(transformed_dataset(transformed["data"], "train", 40), "train")
+    train_ids, _ = in_memory(
+        transformed_dataset(transformed["data"], transformed["graph"], "train"), "train"
+    )
     config = TrainConfig(embedding_dim=4, units=4, dense_units=4, embedding_init="ppmi-svd")
 
     model = sentiment_model(config, transform_config, train_ids)
@@ -67,7 +72,9 @@ def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, 
     np.testing.assert_array_equal(model.get_layer(EMBEDDING_LAYER).get_weights()[0], expected)
 
     config = TrainConfig(**{**vars(config), "epochs": 2, "batch_size": 16})
-    info = run_train(config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
+    info = run_train(
+        SENTIMENT, config, transformed["data"], transformed["graph"], str(tmp_path / "m")
+    )
     assert info["train_config"]["embedding_init"] == "ppmi-svd"
     with pytest.raises(ConfigError, match="--embedding-init='glove'"):
         TrainConfig(embedding_init="glove")

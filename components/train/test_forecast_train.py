@@ -1,11 +1,11 @@
 import keras
 import pytest
 
+from components.common.artifacts import HISTORY_FILE, MODEL_FILE, MODEL_INFO_FILE
 from components.common.io import read_json
 from components.conftest import TINY_FORECAST_TRAIN_CONFIG, TINY_WINDOW
 from components.train.forecast import window_dataset
 from components.train.models import build_forecaster
-from components.train.train import HISTORY_FILE, MODEL_FILE, MODEL_INFO_FILE
 
 
 @pytest.mark.parametrize("model_type, total_params", [("lstm", 21_121), ("stacked-lstm", 54_145)])

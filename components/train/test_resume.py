@@ -6,8 +6,9 @@ import subprocess
 import sys
 import textwrap
 
+from components.common.artifacts import HISTORY_FILE
 from components.common.io import read_json
-from components.train.train import HISTORY_FILE, PROGRESS_FILE
+from components.train.callbacks import PROGRESS_FILE
 
 EPOCHS = 4
 KILL_AFTER_EPOCH = 2
@@ -25,16 +26,16 @@ TRAIN_SCRIPT = textwrap.dedent(
 
     kill_after = int(sys.argv[5])
     if kill_after:
-        logged = train.EpochLog.on_epoch_end
+        logged = train.TrainingProgress.on_epoch_end
 
         def on_epoch_end(self, epoch, logs=None):
             logged(self, epoch, logs)
             if epoch + 1 == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        train.EpochLog.on_epoch_end = on_epoch_end
+        train.TrainingProgress.on_epoch_end = on_epoch_end
     config = TrainConfig(**json.loads(sys.argv[6]))
-    train.run_train(config, sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
+    train.run_train("sentiment", config, sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
     """
 )
 

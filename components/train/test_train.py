@@ -1,22 +1,24 @@
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from components.common.config import MODEL_TYPES, ConfigError, TrainConfig
-from components.common.io import read_json
-from components.conftest import TINY_TRAIN_CONFIG
-from components.train.models import build_model
-from components.train.train import (
+from components.common import progress
+from components.common.artifacts import (
     HISTORY_FILE,
     MODEL_FILE,
     MODEL_INFO_FILE,
     MODEL_SUMMARY_FILE,
-    run_train,
-    transformed_dataset,
-    write_tensorboard_logs,
 )
+from components.common.config import MODEL_TYPES, ConfigError, TrainConfig
+from components.common.io import read_json
+from components.common.tasks import SENTIMENT
+from components.conftest import TINY_TRAIN_CONFIG
+from components.train.models import build_model
+from components.train.sentiment import transformed_dataset
+from components.train.train import run_train, write_tensorboard_logs
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,7 @@ def test_training_learns_and_keeps_the_best_eval_epoch(trained_model_dir, transf
     # The saved model carries the weights of the best eval epoch, not the last one.
     model = keras.saving.load_model(f"{trained_model_dir}/{MODEL_FILE}")
     model.compile(loss="binary_crossentropy", metrics=["accuracy"])
-    evaluation = transformed_dataset(transformed["data"], "eval", 40).batch(64)
+    evaluation = transformed_dataset(transformed["data"], transformed["graph"], "eval").batch(64)
     _, accuracy = model.evaluate(evaluation, verbose=0)
     best = history["best_epoch"] - 1
     assert accuracy == pytest.approx(per_epoch["val_accuracy"][best], abs=1e-6)
@@ -81,7 +83,7 @@ def test_same_seed_gives_the_same_weights(tmp_path, transformed):
     weights = []
     for run in range(2):
         model_dir = str(tmp_path / str(run))
-        run_train(config, transformed["data"], transformed["graph"], model_dir)
+        run_train(SENTIMENT, config, transformed["data"], transformed["graph"], model_dir)
         weights.append(keras.saving.load_model(f"{model_dir}/{MODEL_FILE}").get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
@@ -136,8 +138,25 @@ def test_learning_rate_decays_by_the_factor_each_epoch(tmp_path, transformed):
         learning_rate=0.01,
         learning_rate_decay=0.5,
     )
-    run_train(config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
+    run_train(SENTIMENT, config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
     rates = read_json(str(tmp_path / "m" / HISTORY_FILE))["per_epoch"]["learning_rate"]
     assert rates == pytest.approx([0.01, 0.005, 0.0025])
     with pytest.raises(ConfigError, match="--learning-rate-decay=0.0"):
         TrainConfig(learning_rate_decay=0.0)
+
+
+def test_training_gives_keras_no_cause_to_warn_and_reports_its_progress(
+    tmp_path, transformed, capsys
+):
+    config = TrainConfig(epochs=2, patience=2, batch_size=16, embedding_dim=4, units=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_train(SENTIMENT, config, transformed["data"], transformed["graph"], str(tmp_path / "m"))
+    assert not [w for w in caught if issubclass(w.category, UserWarning)]
+    events = [progress.parse(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = [event["event"] for event in events if event]
+    assert kinds.count(progress.EPOCH_STARTED) == kinds.count(progress.EPOCH_DONE) == 2
+    assert progress.BATCH_DONE in kinds  # At least the first batch of each epoch.
+    last = [event for event in events if event and event["event"] == progress.EPOCH_DONE][-1]
+    assert last["epoch"] == last["epochs"] == 2
+    assert set(last["logs"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}

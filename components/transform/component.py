@@ -1,4 +1,5 @@
-"""KFP component: transform. A thin wrapper; the work is in components.transform.transform."""
+"""KFP components: transform, one per task. Thin wrappers; the work is in
+components.transform.transform."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Output
@@ -7,11 +8,45 @@ from components.common.images import DEFAULT_IMAGE
 
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
-def transform(
+def transform_sentiment(
     vocab_size: int,
     max_seq_len: int,
     punctuation: str,
-    task: str,
+    beam_args: list,
+    cache_dir: str,
+    examples: Input[Dataset],
+    transform_graph: Output[Artifact],
+    transformed_examples: Output[Dataset],
+):
+    """Fits the tf.Transform vocabulary on train and maps every split to id sequences."""
+    import time
+
+    start = time.monotonic()
+    from components.common import lifetime, logs
+
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
+    from components.common.config import TransformConfig
+    from components.common.tasks import SENTIMENT
+    from components.transform.transform import run_transform_step
+
+    config = TransformConfig(
+        vocab_size=vocab_size, max_seq_len=max_seq_len, punctuation=punctuation
+    )
+    run_transform_step(
+        SENTIMENT,
+        config,
+        examples,
+        transform_graph,
+        transformed_examples,
+        beam_args,
+        cache_dir,
+        start,
+    )
+
+
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
+def transform_forecast(
     lookback: int,
     horizon: int,
     scaling: str,
@@ -21,36 +56,26 @@ def transform(
     transform_graph: Output[Artifact],
     transformed_examples: Output[Dataset],
 ):
-    """Fits the tf.Transform vocabulary (or, forecasting, the scaling) on train and transforms
-    every split."""
+    """Fits the tf.Transform scaling on the train period and cuts every period into windows."""
     import time
 
     start = time.monotonic()
-    from dataclasses import asdict
-
     from components.common import lifetime, logs
-    from components.common.config import TaskConfig, TransformConfig, WindowConfig
-    from components.common.step_cache import run_cached, step_key
-    from components.transform.transform import run_transform
 
-    logs.configure()
+    logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
     lifetime.end_with_local_run()
-    config = TransformConfig(
-        vocab_size=vocab_size, max_seq_len=max_seq_len, punctuation=punctuation
-    )
-    task = TaskConfig(task).task
+    from components.common.config import WindowConfig
+    from components.common.tasks import FORECAST
+    from components.transform.transform import run_transform_step
+
     window = WindowConfig(lookback=lookback, horizon=horizon, scaling=scaling)
-    outputs = {
-        "transform_graph": transform_graph.path,
-        "transformed_examples": transformed_examples.path,
-    }
-    params = {**asdict(config), "task": task, "window": asdict(window)}
-    key = step_key("transform", params, [examples.path])
-    reused = run_cached(
-        "transform",
-        key,
-        outputs,
+    run_transform_step(
+        FORECAST,
+        window,
+        examples,
+        transform_graph,
+        transformed_examples,
+        beam_args,
         cache_dir,
-        lambda: run_transform(config, examples.path, *outputs.values(), beam_args, task, window),
+        start,
     )
-    transform_graph.metadata.update(reused=reused, **logs.step_stats(start))

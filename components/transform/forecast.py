@@ -15,44 +15,26 @@ after the train period, and no statistic sees one.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from apache_beam.io.filesystems import FileSystems
-from tfx_bsl.public import tfxio
 
 from components.common import features as F
-from components.common.beam import pipeline_options
+from components.common.artifacts import WINDOW_CONFIG_FILE, read_counts
 from components.common.config import ConfigError, WindowConfig
-from components.common.io import (
-    EXAMPLES_SUFFIX,
-    atomic_directory,
-    examples_pattern,
-    examples_prefix,
-    read_json,
-    write_json,
-)
-from components.ingest.ingest import read_counts
-from components.transform.forecast_preprocessing import make_forecast_preprocessing_fn, make_windows
+from components.common.examples import POINT_FEATURES, feature_spec
+from components.common.io import EXAMPLES_SUFFIX, examples_prefix
+from components.common.series import make_windows
+from components.transform.analyze import analyze_and_transform, transform_outputs
+from components.transform.forecast_preprocessing import make_forecast_preprocessing_fn
 
 logger = logging.getLogger(__name__)
 
-RAW_SERIES_FEATURE_SPEC = {
-    F.STEP_KEY: tf.io.FixedLenFeature([], tf.int64),
-    F.VALUE_KEY: tf.io.FixedLenFeature([], tf.float32),
-}
-# Beside the tf.Transform output, so training, evaluation and export read the window it made.
-WINDOW_CONFIG_FILE = "window_config.json"
-
-
-def read_window_config(transform_graph_dir: str) -> WindowConfig:
-    return WindowConfig(**read_json(f"{transform_graph_dir}/{WINDOW_CONFIG_FILE}"))
+# What the preprocessing_fn reads of a point.
+RAW_SERIES_FEATURE_SPEC = feature_spec(POINT_FEATURES, (F.STEP_KEY, F.VALUE_KEY))
 
 
 def _window_examples(points: list[tuple[int, float, str]], lookback: int, horizon: int) -> Iterator:
@@ -96,63 +78,12 @@ class WindowSeries(beam.PTransform):
         }
 
 
-def _scale_and_window(
-    window: WindowConfig,
-    examples_dir: str,
-    transform_graph_dir: str,
-    transformed_dir: str,
-    beam_args,
-) -> None:
-    temp_dir = os.path.join(transform_graph_dir, ".tft-tmp")
-    schema = tft.DatasetMetadata.from_feature_spec(RAW_SERIES_FEATURE_SPEC).schema
-    with beam.Pipeline(options=pipeline_options(beam_args)) as pipeline:
-        with tft_beam.Context(temp_dir=temp_dir):
-            datasets = {}
-            for split in F.SPLITS:
-                source = tfxio.TFExampleRecord(
-                    file_pattern=examples_pattern(examples_dir, split), schema=schema
-                )
-                datasets[split] = (
-                    pipeline | f"Read{split.title()}" >> source.BeamSource(),
-                    source.TensorAdapterConfig(),
-                )
-            # The statistics see the train period and nothing after it.
-            transform_fn = datasets["train"] | "Analyze" >> tft_beam.AnalyzeDataset(
-                make_forecast_preprocessing_fn(window.scaling)
-            )
-            _ = transform_fn | "WriteTransformGraph" >> tft_beam.WriteTransformFn(
-                transform_graph_dir
-            )
-            points = []
-            for split, dataset in datasets.items():
-                scaled, _ = (dataset, transform_fn) | f"Transform{split.title()}" >> (
-                    tft_beam.TransformDataset()
-                )
-                points.append(
-                    scaled
-                    | f"Points{split.title()}"
-                    >> beam.Map(
-                        lambda p, s=split: (int(p[F.STEP_KEY]), float(p[F.SCALED_VALUE_KEY]), s)
-                    )
-                )
-            windows = (
-                points
-                | "AllPeriods" >> beam.Flatten()
-                | "Window" >> WindowSeries(window.lookback, window.horizon)
-            )
-            for split, examples in windows.items():
-                _ = examples | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
-                    examples_prefix(transformed_dir, split), file_name_suffix=EXAMPLES_SUFFIX
-                )
-    tf.io.gfile.rmtree(temp_dir)
-
-
 def run_forecast_transform(
     window: WindowConfig,
     examples_dir: str,
     transform_graph_dir: str,
     transformed_dir: str,
-    beam_args: Sequence[str] = (),
+    beam_args: Sequence[str],
 ) -> None:
     """Fits the scaling on the train period and writes the transform graph and the windows."""
     train_points = read_counts(examples_dir)["written"]["train"]
@@ -162,12 +93,34 @@ def run_forecast_transform(
             f"window spans {window.lookback + window.horizon} points, more than the "
             f"{train_points} of the train period"
         )
-    with (
-        atomic_directory(transform_graph_dir) as graph_staging,
-        atomic_directory(transformed_dir) as data_staging,
-    ):
-        _scale_and_window(window, examples_dir, graph_staging, data_staging, beam_args)
-        write_json(FileSystems.join(graph_staging, WINDOW_CONFIG_FILE), asdict(window))
+    outputs = transform_outputs(
+        transform_graph_dir, transformed_dir, beam_args, WINDOW_CONFIG_FILE, asdict(window)
+    )
+    with outputs as (pipeline, graph_staging, data_staging):
+        # The statistics see the train period and nothing after it.
+        scaled = analyze_and_transform(
+            pipeline,
+            examples_dir,
+            RAW_SERIES_FEATURE_SPEC,
+            make_forecast_preprocessing_fn(window.scaling),
+            graph_staging,
+            output_record_batches=False,
+        )
+        points = [
+            data
+            | f"Points{split.title()}"
+            >> beam.Map(lambda p, s=split: (int(p[F.STEP_KEY]), float(p[F.SCALED_VALUE_KEY]), s))
+            for split, (data, _) in scaled.items()
+        ]
+        windows = (
+            points
+            | "AllPeriods" >> beam.Flatten()
+            | "Window" >> WindowSeries(window.lookback, window.horizon)
+        )
+        for split, examples in windows.items():
+            _ = examples | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
+                examples_prefix(data_staging, split), file_name_suffix=EXAMPLES_SUFFIX
+            )
     logger.info(
         "transform: %s scaling from %d train points, windows of %d values, %d step(s) ahead",
         window.scaling,

@@ -1,4 +1,4 @@
-"""The tf.Transform preprocessing for forecasting, and the windows cut from a series.
+"""The tf.Transform preprocessing for forecasting.
 
 Scaling is element-wise, so the same graph scales one point at a time in the pipeline and every
 value of a window at once inside the exported model. Its statistics come from whatever data the
@@ -7,7 +7,6 @@ graph is analyzed on, which transform.py makes the train period alone.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -36,19 +35,3 @@ def make_forecast_preprocessing_fn(scaling: str):
         }
 
     return preprocessing_fn
-
-
-def make_windows(values: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray, ...]:
-    """Every window of a series in time order: (target positions, histories, targets).
-
-    The window for the point at position t is the `lookback` values ending `horizon` steps
-    before it, values[t - horizon - lookback + 1 : t - horizon + 1]; the first
-    lookback + horizon - 1 points have none.
-    """
-    values = np.asarray(values)
-    count = max(len(values) - lookback - horizon + 1, 0)
-    positions = np.arange(lookback + horizon - 1, lookback + horizon - 1 + count)
-    if not count:
-        return positions, np.zeros((0, lookback), values.dtype), values[:0]
-    histories = np.lib.stride_tricks.sliding_window_view(values, lookback)[:count]
-    return positions, histories, values[positions]

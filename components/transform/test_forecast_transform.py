@@ -5,19 +5,14 @@ import tensorflow_transform as tft
 from tensorflow_transform.beam import tft_unit
 
 from components.common import features as F
+from components.common.artifacts import WINDOW_CONFIG_FILE, read_window_config
 from components.common.beam import LOCAL_RUNNER
-from components.common.config import FORECAST, ConfigError, TransformConfig, WindowConfig
+from components.common.config import FORECAST, ConfigError, WindowConfig
 from components.common.io import read_json, tfrecord_files
+from components.common.series import make_windows
 from components.conftest import DATED_VALUES
-from components.transform.forecast import (
-    RAW_SERIES_FEATURE_SPEC,
-    WINDOW_CONFIG_FILE,
-    read_window_config,
-)
-from components.transform.forecast_preprocessing import (
-    make_forecast_preprocessing_fn,
-    make_windows,
-)
+from components.transform.forecast import RAW_SERIES_FEATURE_SPEC
+from components.transform.forecast_preprocessing import make_forecast_preprocessing_fn
 from components.transform.transform import run_transform
 
 # Windows of 3 values forecasting 2 steps past the last: 5 points per window.
@@ -63,9 +58,7 @@ class ForecastPreprocessingFnTest(tft_unit.TransformTestCase):
 def dated_transformed(tmp_path_factory, dated_ingested_dir) -> dict[str, str]:
     root = tmp_path_factory.mktemp("dated_transformed")
     paths = {"graph": str(root / "graph"), "data": str(root / "data")}
-    run_transform(
-        TransformConfig(), dated_ingested_dir, paths["graph"], paths["data"], (), FORECAST, WINDOW
-    )
+    run_transform(FORECAST, WINDOW, dated_ingested_dir, paths["graph"], paths["data"])
     return paths
 
 
@@ -118,11 +111,5 @@ def test_a_window_longer_than_the_train_period_is_refused(tmp_path, dated_ingest
     window = WindowConfig(lookback=13, horizon=2)
     with pytest.raises(ConfigError, match="--lookback=13 is not allowed: .* the 14 of the train"):
         run_transform(
-            TransformConfig(),
-            dated_ingested_dir,
-            str(tmp_path / "g"),
-            str(tmp_path / "d"),
-            (),
-            FORECAST,
-            window,
+            FORECAST, window, dated_ingested_dir, str(tmp_path / "g"), str(tmp_path / "d")
         )

@@ -4,6 +4,7 @@ import tensorflow_transform as tft
 from tensorflow_transform.beam import tft_unit
 
 from components.common import features as F
+from components.common.artifacts import TRANSFORM_CONFIG_FILE
 from components.common.beam import LOCAL_RUNNER
 from components.common.io import read_json, tfrecord_files
 from components.transform.preprocessing import (
@@ -12,7 +13,7 @@ from components.transform.preprocessing import (
     pad_front,
     tokenize,
 )
-from components.transform.transform import RAW_FEATURE_SPEC, TRANSFORM_CONFIG_FILE
+from components.transform.sentiment import RAW_FEATURE_SPEC
 
 REVIEWS = tf.constant(["Great film!<br /><br />Don't MISS it.", "Café,été...wow"])
 

@@ -1,15 +1,9 @@
 """Ingest for forecasting: a dated csv series or a generated sine, in time order, split by period.
 
-Output layout under `output_dir` (the same folders and counts.json as for text):
-    {train,eval,test}/examples-*.tfrecord.gz   tf.Examples, one per time step: step (0, 1, ...
-                                               in time order), date (ISO 8601; empty for a
-                                               sine) and value (the target)
-    quarantine/records-*.jsonl                 rows set aside: source, position, reason, and the
-                                               date and target cells as read
-    counts.json                                rows read, written per split, quarantined per
-                                               reason (not_sampled is always 0)
-    series.json                                source, target, sine noise, and each split's
-                                               size and first and last date (or step)
+The examples are points, one per time step: step (0, 1, ... in time order), date (ISO 8601;
+empty for a sine) and value (the target). A quarantine line has the row's date and target cells
+as read; not_sampled is always 0. Beside the layout of shared.py, `series.json` records the
+source, target, sine noise, and each split's size and first and last date (or step).
 
 The splits are periods: the oldest `series_train_fraction` of the points is train, the next
 `series_eval_fraction` eval, the newest rest test. Nothing is shuffled across time.
@@ -18,12 +12,9 @@ The splits are periods: the oldest `series_train_fraction` of the points is trai
 from __future__ import annotations
 
 import datetime
-import json
-import logging
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import apache_beam as beam
 import numpy as np
@@ -31,32 +22,21 @@ import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
 from components.common import features as F
-from components.common.beam import pipeline_options
-from components.common.config import (
-    FORECAST,
-    ConfigError,
-    IngestConfig,
-    SeriesConfig,
-    check_source_for_task,
-)
-from components.common.io import (
-    EXAMPLES_SUFFIX,
-    atomic_directory,
-    examples_prefix,
-    tfrecord_files,
-)
-from components.ingest.ingest import (
+from components.common.artifacts import SERIES_FILE
+from components.common.config import ConfigError, IngestConfig, SeriesConfig
+from components.common.examples import POINT_FEATURES
+from components.ingest.records import HeaderError, read_csv
+from components.ingest.shared import (
     QUARANTINE,
     IngestError,
-    check_counts,
     position_order,
+    quarantine_line,
+    shown,
+    write_json_file,
     write_quarantine_and_counts,
+    write_splits,
 )
-from components.ingest.records import HeaderError, read_csv
 
-logger = logging.getLogger(__name__)
-
-SERIES_FILE = "series.json"
 SUMMARY = "summary"
 _MONTHS = {
     name: number
@@ -138,18 +118,14 @@ def validate_row(
     return point, None
 
 
-def quarantine_line(
-    source_spec: str, position: str, reason: str, date: object, values: dict, detail: str = ""
-) -> dict:
-    """What the quarantine keeps of a set-aside row: enough to find and judge it."""
-    return {
-        "source": source_spec,
-        "position": position,
-        "reason": reason,
-        "detail": detail,
-        "date": repr(date)[:100],
-        "values": {column: repr(value)[:100] for column, value in values.items()},
-    }
+def quarantined(
+    source_spec: str, position: str, reason: str, detail: str, date: object, values: dict
+) -> beam.pvalue.TaggedOutput:
+    """The quarantine line of a set-aside row, on the QUARANTINE output: its date and target
+    cells as read."""
+    cells = {column: shown(value) for column, value in values.items()}
+    line = quarantine_line(source_spec, position, reason, detail, date=shown(date), values=cells)
+    return beam.pvalue.TaggedOutput(QUARANTINE, line)
 
 
 def csv_files(location: str) -> list[str]:
@@ -208,16 +184,13 @@ class ParseCsvRows(beam.DoFn):
                     yield point
                 else:
                     cells = {column: row.get(column) for column in columns[1:]}
-                    yield beam.pvalue.TaggedOutput(
-                        QUARANTINE,
-                        quarantine_line(
-                            self._source_spec,
-                            record.position,
-                            reason,
-                            row.get(columns[0]),
-                            cells,
-                            detail,
-                        ),
+                    yield quarantined(
+                        self._source_spec,
+                        record.position,
+                        reason,
+                        detail,
+                        row.get(columns[0]),
+                        cells,
                     )
 
 
@@ -302,28 +275,15 @@ class OrderInTime(beam.PTransform):
         )
         yield from ordered
         for point in duplicates:
-            yield beam.pvalue.TaggedOutput(
-                QUARANTINE,
-                quarantine_line(
-                    self._source_spec,
-                    point["position"],
-                    "duplicate_date",
-                    point[F.DATE_KEY],
-                    {self._series.target: point[F.VALUE_KEY]},
-                ),
+            yield quarantined(
+                self._source_spec,
+                point["position"],
+                "duplicate_date",
+                "an earlier row has the same time; the first is kept",
+                point[F.DATE_KEY],
+                {self._series.target: point[F.VALUE_KEY]},
             )
         yield beam.pvalue.TaggedOutput(SUMMARY, describe(ordered, self._description))
-
-
-def to_tf_example(point: dict) -> bytes:
-    feature = {
-        F.STEP_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[point[F.STEP_KEY]])),
-        F.DATE_KEY: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[point[F.DATE_KEY].encode()])
-        ),
-        F.VALUE_KEY: tf.train.Feature(float_list=tf.train.FloatList(value=[point[F.VALUE_KEY]])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def _description(config: IngestConfig, series: SeriesConfig) -> dict:
@@ -342,15 +302,19 @@ def _description(config: IngestConfig, series: SeriesConfig) -> dict:
     }
 
 
-def build_series_pipeline(
-    root, config: IngestConfig, series: SeriesConfig, output_dir: str
+def build_ingest_pipeline(
+    root, config: IngestConfig, output_dir: str, series: SeriesConfig
 ) -> None:
-    """Adds the whole forecast ingest graph to a pipeline (separate from running it, for tests)."""
+    """Adds the whole forecast ingest graph to a pipeline (separate from running it, for tests).
+
+    Raises ConfigError first where a csv file lacks the date or a target column.
+    """
     source = config.parsed_source
     if source.kind == "sine":
         points = root | "GenerateSine" >> beam.Create(sine_points(series))
         unparsed = root | "NothingUnparsed" >> beam.Create([])
     else:
+        check_csv_columns(source.location, config.source, series)
         parsed = (
             root
             | "CsvFiles" >> beam.Create(csv_files(source.location))
@@ -369,80 +333,9 @@ def build_series_pipeline(
     by_split = ordered.ordered | "BySplit" >> beam.Partition(
         lambda point, _: F.SPLITS.index(point["split"]), len(F.SPLITS)
     )
-    for split, pcoll in zip(F.SPLITS, by_split, strict=True):
-        _ = (
-            pcoll
-            | f"Serialize{split.title()}" >> beam.Map(to_tf_example)
-            | f"Write{split.title()}"
-            >> beam.io.WriteToTFRecord(
-                examples_prefix(output_dir, split), file_name_suffix=EXAMPLES_SUFFIX
-            )
-        )
-        count_keys.append(pcoll | f"Count{split.title()}" >> beam.Map(lambda _, s=split: s))
-
+    count_keys += write_splits(
+        dict(zip(F.SPLITS, by_split, strict=True)), POINT_FEATURES, output_dir
+    )
     quarantine = (unparsed, ordered[QUARANTINE]) | "AllQuarantined" >> beam.Flatten()
     write_quarantine_and_counts(quarantine, count_keys, output_dir)
-    _ = (
-        ordered[SUMMARY]
-        | "SeriesJson" >> beam.Map(json.dumps, indent=2, sort_keys=True)
-        | "WriteSeries"
-        >> beam.io.WriteToText(
-            FileSystems.join(output_dir, "series"), file_name_suffix=".json", shard_name_template=""
-        )
-    )
-
-
-def run_series_ingest(
-    config: IngestConfig, series: SeriesConfig, output_dir: str, beam_args=()
-) -> dict:
-    """Reads the series of `config.source` and writes its periods under `output_dir`."""
-    check_source_for_task(config.source, FORECAST)
-    source = config.parsed_source
-    if source.kind == "csv":
-        check_csv_columns(source.location, config.source, series)
-    logger.info("ingest: reading the series %s", config.source)
-    with atomic_directory(output_dir) as staging:
-        with beam.Pipeline(options=pipeline_options(beam_args)) as root:
-            build_series_pipeline(root, config, series, staging)
-    counts = check_counts(config, output_dir, F.SPLITS)
-    logger.info("ingest: %s", json.dumps(counts))
-    return counts
-
-
-@dataclass(frozen=True)
-class Series:
-    """A series written by ingest, in time order: per point its step, date, value and split."""
-
-    steps: np.ndarray
-    dates: np.ndarray
-    values: np.ndarray
-    splits: np.ndarray
-
-
-def read_series(examples_dir: str) -> Series:
-    feature_spec = {
-        F.STEP_KEY: tf.io.FixedLenFeature([], tf.int64),
-        F.DATE_KEY: tf.io.FixedLenFeature([], tf.string),
-        F.VALUE_KEY: tf.io.FixedLenFeature([], tf.float32),
-    }
-    columns = {key: [] for key in feature_spec}
-    splits = []
-    for split in F.SPLITS:
-        records = tf.data.TFRecordDataset(tfrecord_files(examples_dir, split), "GZIP")
-        for batch in records.batch(4096).map(lambda r: tf.io.parse_example(r, feature_spec)):
-            for key in feature_spec:
-                columns[key].append(batch[key].numpy())
-            splits += [split] * len(batch[F.STEP_KEY])
-    steps = np.concatenate(columns[F.STEP_KEY])
-    order = np.argsort(steps, kind="stable")
-    return Series(
-        steps=steps[order],
-        dates=np.array([d.decode() for d in np.concatenate(columns[F.DATE_KEY])])[order],
-        values=np.concatenate(columns[F.VALUE_KEY])[order],
-        splits=np.array(splits)[order],
-    )
-
-
-def read_description(examples_dir: str) -> dict:
-    with tf.io.gfile.GFile(FileSystems.join(examples_dir, SERIES_FILE)) as f:
-        return json.load(f)
+    write_json_file(ordered[SUMMARY], output_dir, SERIES_FILE, "Series", sort_keys=True)

@@ -1,4 +1,5 @@
-"""Binary classification metrics over labels and predicted probabilities, in plain numpy."""
+"""Metrics in plain numpy: binary classification over labels and predicted probabilities, and
+a forecast's errors."""
 
 from __future__ import annotations
 
@@ -64,4 +65,20 @@ def classification_metrics(
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
         "loss": float(loss),
         "confusion_matrix": [[tn, fp], [fn, tp]],
+    }
+
+
+def error_metrics(actual: np.ndarray, forecast: np.ndarray) -> dict:
+    """RMSE, MAE and MAPE (in %) of a forecast, in the units of `actual`.
+
+    MAPE is None unless every actual value is of one sign and non-zero: around zero, as for a
+    sine, a percentage error is unbounded and says nothing.
+    """
+    actual, forecast = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
+    errors = forecast - actual
+    one_sign = bool(np.all(actual > 0) or np.all(actual < 0))
+    return {
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "mae": float(np.mean(np.abs(errors))),
+        "mape": float(100 * np.mean(np.abs(errors / actual))) if one_sign else None,
     }

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from components.evaluate.metrics import classification_metrics, roc_auc, roc_curve
+from components.common.metrics import classification_metrics, error_metrics, roc_auc, roc_curve
 
 
 def brute_force_auc(labels, scores):
@@ -48,3 +48,12 @@ def test_roc_curve_runs_from_origin_to_one_one():
     assert (curve["fpr"][0], curve["tpr"][0]) == (0.0, 0.0)
     assert (curve["fpr"][-1], curve["tpr"][-1]) == (1.0, 1.0)
     assert curve["fpr"] == sorted(curve["fpr"]) and curve["tpr"] == sorted(curve["tpr"])
+
+
+def test_error_metrics_by_hand():
+    metrics = error_metrics(np.array([100.0, 200.0, 400.0]), np.array([110.0, 190.0, 400.0]))
+    assert metrics["rmse"] == pytest.approx(np.sqrt(200 / 3))
+    assert metrics["mae"] == pytest.approx(20 / 3)
+    assert metrics["mape"] == pytest.approx(100 * (0.1 + 0.05 + 0) / 3)
+    # Percentages of values around zero say nothing: no MAPE when the actuals change sign.
+    assert error_metrics(np.array([-1.0, 1.0]), np.array([0.0, 0.0]))["mape"] is None

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from components.common import features as F
+from components.common.artifacts import QUARANTINE_DIR, read_counts, read_series_description
 from components.common.config import (
     ConfigError,
     IngestConfig,
@@ -14,19 +15,19 @@ from components.common.config import (
     Source,
     TaskConfig,
 )
+from components.common.series import read_series
+from components.common.tasks import FORECAST
 from components.conftest import DATED_SERIES, DATED_VALUES, TINY_SERIES
-from components.ingest.ingest import QUARANTINE_DIR, read_counts, run_ingest
-from components.ingest.timeseries import (
+from components.ingest.forecast import (
     check_csv_columns,
     iso_date,
     order_in_time,
     parse_date,
     parse_number,
-    read_description,
-    read_series,
     sine_points,
     split_boundaries,
 )
+from components.ingest.ingest import run_ingest
 
 
 @pytest.mark.parametrize(
@@ -135,7 +136,7 @@ def test_dated_csv_is_read_in_date_order_with_bad_rows_quarantined(dated_ingeste
     )
     assert all(q["position"].startswith(str(path)) for q in quarantined)
 
-    description = read_description(dated_ingested_dir)
+    description = read_series_description(dated_ingested_dir)
     assert description["target"] == ["High", "Low"] and description["noise_std"] is None
     assert description["periods"]["eval"] == {
         "points": 3,
@@ -150,7 +151,7 @@ def test_sine_source_is_split_by_time(sine_ingested_dir):
     series = read_series(sine_ingested_dir)
     expected = [p[F.VALUE_KEY] for p in sine_points(TINY_SERIES)]
     np.testing.assert_allclose(series.values, expected, rtol=1e-6)  # Stored as float32.
-    assert read_description(sine_ingested_dir)["noise_std"] == 0.1
+    assert read_series_description(sine_ingested_dir)["noise_std"] == 0.1
 
 
 def test_missing_columns_are_named_before_any_work(tmp_path, dated_csv):
@@ -159,9 +160,9 @@ def test_missing_columns_are_named_before_any_work(tmp_path, dated_csv):
         check_csv_columns(str(path), f"csv:{path}", SeriesConfig(target="Close,Adj"))
     with pytest.raises(ConfigError, match=r"--date-field='Day' .*columns: Date, Open, High"):
         run_ingest(
+            FORECAST,
             IngestConfig(source=f"csv:{path}"),
             str(tmp_path / "out"),
-            task="forecast",
             series=SeriesConfig(date_field="Day"),
         )
     assert not (tmp_path / "out").exists()

@@ -1,0 +1,475 @@
+"""Ingest for sentiment: labeled reviews from a source, as train/eval/test tf.Examples.
+
+The examples have text, label (0/1), id and rating; a quarantine line has the record's id, and
+its label and split as read. The layout and counts are shared.py's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tarfile
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from components.common import features as F
+from components.common.config import ConfigError, IngestConfig, Source
+from components.common.examples import REVIEW_FEATURES
+from components.ingest.records import HeaderError, check_columns, read_csv, read_jsonl
+from components.ingest.shared import (
+    QUARANTINE,
+    IngestError,
+    position_order,
+    quarantine_line,
+    shown,
+    write_quarantine_and_counts,
+    write_splits,
+)
+
+logger = logging.getLogger(__name__)
+
+_POSITIVE = {"1", "pos", "positive", "true"}
+_NEGATIVE = {"0", "neg", "negative", "false"}
+# aclImdb/<split>/<pos|neg>/<id>_<rating>.txt
+_ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_REVIEW_MEMBER = re.compile(r"/(train|test)/(pos|neg)/[^/]+\.txt$")
+
+
+def stable_fraction(key: str, salt: str) -> float:
+    """A deterministic pseudo-random number in [0, 1) for `key`, independent per `salt`."""
+    digest = hashlib.sha256(f"{salt}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _record(
+    text: Any,
+    label: Any,
+    split: Any,
+    position: str,
+    rid: str = "",
+    rating: int = 0,
+    reason: str = "",
+    detail: str = "",
+):
+    """A raw record; `reason` and `detail` set when the source already rejected it."""
+    return {
+        F.TEXT_KEY: text,
+        F.LABEL_KEY: label,
+        "split": split,
+        "position": position,
+        F.ID_KEY: rid or position,
+        F.RATING_KEY: rating,
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+def _rejected(position: str, reason: str, detail: str, split: Any = None) -> dict:
+    return _record(None, None, split, position, reason=reason, detail=detail)
+
+
+def record_id(value: Any, position: str) -> str:
+    """A record's id as text: its own id field (0 and false are ids too), else its position."""
+    if value is None or value == "":
+        return position
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def parse_label(value: Any) -> int | None:
+    """0 or 1 for the label spellings we accept, None for anything else."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return int(value)
+    text = str(value).strip().lower() if value is not None else ""
+    if text in _POSITIVE:
+        return 1
+    if text in _NEGATIVE:
+        return 0
+    return None
+
+
+_JSON_KINDS = {bool: "true or false", int: "a number", float: "a number", list: "an array"}
+
+
+def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str, str]:
+    """A raw record as an accepted example, or None with the reason and a one-line detail.
+
+    Text is bytes (files, tfds), a string (csv, jsonl), or whatever a JSON value holds.
+    """
+    if record.get("reason"):
+        return None, record["reason"], record.get("detail", "")
+    text = record[F.TEXT_KEY]
+    if text is None:
+        return None, "missing_text", "no text: the field is absent or null"
+    if not isinstance(text, str | bytes):
+        kind = _JSON_KINDS.get(type(text), "an object")
+        return None, "text_not_a_string", f"the text is {kind}, not a string"
+    if isinstance(text, str):
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            where = f"character {error.start + 1}"
+            return None, "invalid_unicode", f"a lone surrogate at {where} names no character"
+    else:
+        size = len(text)
+    if size > max_text_bytes:
+        return None, "text_too_long", f"{size:,} bytes, above --max-text-bytes {max_text_bytes:,}"
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            byte = text[error.start]
+            return None, "not_utf8", f"byte {byte:#04x} at byte {error.start + 1} is not UTF-8"
+    if not text.strip():
+        return None, "empty_text", "the text is empty or only whitespace"
+    label = parse_label(record[F.LABEL_KEY])
+    if label is None:
+        allowed = "0/1, neg/pos, negative/positive or false/true"
+        return None, "unknown_label", f"{shown(record[F.LABEL_KEY])} is not one of {allowed}"
+    if record["split"] not in F.SOURCE_SPLITS:
+        return None, "unknown_split", f"{shown(record['split'])} is not train or test"
+    example = dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: label})
+    return example, "", ""
+
+
+def quarantined(
+    source_spec: str, record: dict, reason: str, detail: str
+) -> beam.pvalue.TaggedOutput:
+    """The quarantine line of a set-aside record, on the QUARANTINE output."""
+    line = quarantine_line(
+        source_spec,
+        record["position"],
+        reason,
+        detail,
+        id=record[F.ID_KEY],
+        label=shown(record[F.LABEL_KEY]),
+        split=shown(record["split"]),
+    )
+    return beam.pvalue.TaggedOutput(QUARANTINE, line)
+
+
+class ValidateRecords(beam.DoFn):
+    """Emits accepted examples on the main output and quarantine lines on QUARANTINE."""
+
+    def __init__(self, source_spec: str, max_text_bytes: int):
+        self._source_spec, self._max_text_bytes = source_spec, max_text_bytes
+
+    def process(self, record: dict) -> Iterator:
+        example, reason, detail = validate(record, self._max_text_bytes)
+        if example is not None:
+            yield example
+        else:
+            yield quarantined(self._source_spec, record, reason, detail)
+
+
+class DropDuplicateIds(beam.PTransform):
+    """Keeps the first record (by position) of each id; quarantines the others."""
+
+    def __init__(self, source_spec: str):
+        super().__init__()
+        self._source_spec = source_spec
+
+    def expand(self, examples):
+        return (
+            examples
+            | "ById" >> beam.Map(lambda example: (example[F.ID_KEY], example))
+            | "GroupById" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.FlatMap(self._keep_first).with_outputs(QUARANTINE, main="unique")
+        )
+
+    def _keep_first(self, id_and_examples):
+        first, *duplicates = sorted(
+            id_and_examples[1], key=lambda example: position_order(example["position"])
+        )
+        yield first
+        for duplicate in duplicates:
+            detail = f"the id {shown(duplicate[F.ID_KEY])} is first at {first['position']}"
+            yield quarantined(self._source_spec, duplicate, "duplicate_id", detail)
+
+
+# ---- Sources: each is a PTransform from the pipeline root to raw records with a `split`. ----
+
+
+class ReadTfds(beam.PTransform):
+    """Both splits of a tensorflow-datasets dataset; downloads it first where it is missing."""
+
+    def __init__(self, name: str, data_dir: str, text_field: str, label_field: str):
+        super().__init__()
+        self._name, self._data_dir = name, data_dir or None
+        self._text_field, self._label_field = text_field, label_field
+
+    def expand(self, root):
+        # Imported here: tensorflow-datasets takes seconds to import, and only this source
+        # needs it.
+        import tensorflow_datasets as tfds
+
+        try:
+            builder = tfds.builder(self._name, data_dir=self._data_dir)
+        except tfds.core.registered.DatasetNotFoundError as error:
+            raise IngestError(f"unknown tensorflow-datasets dataset {self._name!r}") from error
+        if not builder.is_prepared():
+            builder.download_and_prepare()
+        read_config = tfds.ReadConfig(add_tfds_id=True)
+        splits = []
+        for split in F.SOURCE_SPLITS:
+            splits.append(
+                root
+                | f"Read{split.title()}"
+                >> tfds.beam.ReadFromTFDS(builder, split, read_config=read_config)
+                | f"ToRecords{split.title()}" >> beam.Map(self._to_record, split)
+            )
+        return splits | beam.Flatten()
+
+    def _to_record(self, example, split: str) -> dict:
+        example = {key: value.numpy() for key, value in example.items()}
+        tfds_id = example["tfds_id"].decode()
+        return _record(
+            example.get(self._text_field), example.get(self._label_field), split, tfds_id
+        )
+
+
+def _aclimdb_record(path: str, content: bytes) -> dict:
+    match = _ACLIMDB_PATH.search(path.replace(os.sep, "/"))
+    if match is None:
+        return _record(content, None, None, path)
+    split, polarity, review_id, rating = match.groups()
+    return _record(content, polarity, split, path, f"{split}/{polarity}/{review_id}", int(rating))
+
+
+def _read_aclimdb_tar(path: str) -> Iterator[dict]:
+    # Streamed: a .tar.gz cannot be split, and the whole archive need not sit in memory.
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        with tarfile.open(fileobj=raw, mode="r|gz") as archive:
+            for member in archive:
+                if not _REVIEW_MEMBER.search(member.name):
+                    continue
+                if member.issym() or member.islnk():
+                    # A stream cannot go back for a link's target; counted, never followed.
+                    kind = "symbolic" if member.issym() else "hard"
+                    detail = f"a {kind} link to {member.linkname!r}; links are not followed"
+                    yield _rejected(member.name, "link", detail)
+                elif member.isfile():
+                    yield _aclimdb_record(member.name, archive.extractfile(member).read())
+
+
+def aclimdb_files(folder: str) -> list[str]:
+    """The review files of an aclImdb folder, `<split>/<pos|neg>/*.txt`, listed without glob
+    patterns (a folder name with `[` or `*` is a name)."""
+    files = []
+    for split in F.SOURCE_SPLITS:
+        for polarity in ("pos", "neg"):
+            labeled = f"{folder.rstrip('/')}/{split}/{polarity}"
+            if tf.io.gfile.isdir(labeled):
+                names = sorted(tf.io.gfile.listdir(labeled))
+                files += [f"{labeled}/{name}" for name in names if name.endswith(".txt")]
+    return files
+
+
+def _read_aclimdb_file(path: str, folder: str) -> dict:
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        if os.path.commonpath([target, os.path.realpath(folder)]) != os.path.realpath(folder):
+            detail = f"a link to {target}, outside the source folder; not followed"
+            return _rejected(path, "link", detail)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return _aclimdb_record(path, f.read())
+
+
+class ReadAclImdb(beam.PTransform):
+    """Stanford's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, as a directory or .tar.gz."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def expand(self, root):
+        if self._path.endswith((".tar.gz", ".tgz")):
+            return (
+                root | "ArchivePath" >> beam.Create([self._path]) | beam.FlatMap(_read_aclimdb_tar)
+            )
+        return (
+            root
+            | "ReviewFiles" >> beam.Create(aclimdb_files(self._path))
+            | "ReadReviews" >> beam.Map(_read_aclimdb_file, self._path)
+        )
+
+
+def delimited_files(kind: str, location: str) -> list[tuple[str, str | None]]:
+    """(path, split or None) of each csv or jsonl file of a source: the file itself (its
+    records name their split), or a folder's `train*` and `test*` files, listed without glob
+    patterns (a name with `[` or `*` is a name)."""
+    if not tf.io.gfile.isdir(location):
+        return [(location, None)]
+    names = sorted(tf.io.gfile.listdir(location))
+    return [
+        (f"{location.rstrip('/')}/{name}", split)
+        for split in F.SOURCE_SPLITS
+        for name in names
+        if name.startswith(split) and name.endswith(f".{kind}")
+    ]
+
+
+def check_delimited_headers(config: IngestConfig) -> dict[str, list[str]]:
+    """Checks each csv file's header before any work; returns the columns ingest does not read,
+    per file (reported, not an error).
+
+    Raises:
+        ConfigError: a header is missing or broken, names a column twice, or lacks a column
+            an option names (the text, the label, and the split for a single file).
+    """
+    source = config.parsed_source
+    not_read = {}
+    if source.kind != "csv":
+        return not_read
+    for path, split in delimited_files("csv", source.location):
+        try:
+            with FileSystems.open(path) as f:
+                columns, _ = read_csv(f, path)
+            needed = {"--text-field": config.text_field, "--label-field": config.label_field}
+            if split is None:
+                needed["--split-field"] = config.split_field
+            check_columns(columns, path, needed)
+        except HeaderError as error:
+            raise ConfigError(f"--source={config.source!r} is not allowed: {error}") from None
+        used = {*needed.values(), F.ID_KEY}
+        unused = [column for column in columns if column not in used]
+        if unused:
+            not_read[path] = unused
+            logger.warning("ingest: %s: columns not read: %s", path, ", ".join(unused))
+    return not_read
+
+
+def _delimited_records(file: tuple[str, str | None], kind: str, config: IngestConfig):
+    path, split = file
+    with FileSystems.open(path) as lines:
+        if kind == "csv":
+            try:
+                _, records = read_csv(lines, path)
+            except HeaderError as error:  # Checked before the run; changed since.
+                raise IngestError(str(error)) from None
+        else:
+            records = read_jsonl(lines, path)
+        for record in records:
+            if record.fields is None:
+                yield _rejected(record.position, record.reason, record.detail, split)
+                continue
+            fields = record.fields
+            yield _record(
+                fields.get(config.text_field),
+                fields.get(config.label_field),
+                split or str(fields.get(config.split_field, "")).strip().lower(),
+                record.position,
+                record_id(fields.get(F.ID_KEY), record.position),
+            )
+
+
+class ReadDelimited(beam.PTransform):
+    """csv or jsonl: a directory with `train*`/`test*` files, or one file with a split field."""
+
+    def __init__(self, kind: str, path: str, config: IngestConfig):
+        super().__init__()
+        self._kind, self._path, self._config = kind, path, config
+
+    def expand(self, root):
+        kind, config = self._kind, self._config
+        return (
+            root
+            | "Files" >> beam.Create(delimited_files(kind, self._path))
+            | "Parse" >> beam.FlatMap(_delimited_records, kind, config)
+        )
+
+
+def read_source(root, config: IngestConfig):
+    source: Source = config.parsed_source
+    if source.kind == "tfds":
+        return root | "ReadTfds" >> ReadTfds(
+            source.location, config.data_dir, config.text_field, config.label_field
+        )
+    if source.kind == "aclimdb":
+        return root | "ReadAclImdb" >> ReadAclImdb(source.location)
+    return root | f"Read{source.kind.title()}" >> ReadDelimited(
+        source.kind, source.location, config
+    )
+
+
+# ---- Splitting, sampling and writing. ----
+
+
+def _sample_key(example: dict) -> float:
+    return stable_fraction(example[F.ID_KEY] + example[F.TEXT_KEY], "max-examples")
+
+
+def assign_split(example: dict, eval_fraction: float) -> dict:
+    """train or eval for the source's train split (by a hash of the text), test stays test."""
+    if example["split"] == "train" and stable_fraction(example[F.TEXT_KEY], "eval") < eval_fraction:
+        # Keyed on the text alone so duplicate reviews land in the same split.
+        return dict(example, split="eval")
+    return example
+
+
+class SplitExamples(beam.PTransform):
+    """Accepted examples to a dict of split name -> PCollection, capped and carved."""
+
+    def __init__(self, eval_fraction: float, max_examples: int):
+        super().__init__()
+        self._eval_fraction, self._max_examples = eval_fraction, max_examples
+
+    def expand(self, examples):
+        by_source_split = examples | "BySourceSplit" >> beam.Partition(
+            lambda example, _: F.SOURCE_SPLITS.index(example["split"]), len(F.SOURCE_SPLITS)
+        )
+        capped = []
+        for name, pcoll in zip(F.SOURCE_SPLITS, by_source_split, strict=True):
+            if self._max_examples:
+                # The smallest hashes: a deterministic, label-independent sample of the split.
+                pcoll = (
+                    pcoll
+                    | f"Sample{name.title()}"
+                    >> beam.combiners.Top.Of(self._max_examples, key=_sample_key, reverse=True)
+                    | f"Unpack{name.title()}" >> beam.FlatMap(lambda batch: batch)
+                )
+            capped.append(pcoll)
+        partitions = (
+            capped
+            | "FlattenSampled" >> beam.Flatten()
+            | "AssignSplit" >> beam.Map(assign_split, self._eval_fraction)
+            | "ByOutputSplit"
+            >> beam.Partition(lambda example, _: F.SPLITS.index(example["split"]), len(F.SPLITS))
+        )
+        return dict(zip(F.SPLITS, partitions, strict=True))
+
+
+def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
+    """Adds the whole ingest graph to a pipeline (separate from running it, for tests).
+
+    Raises ConfigError first where a csv file's header cannot give the fields.
+    """
+    columns_not_read = check_delimited_headers(config)
+    records = read_source(root, config)
+    validated = records | "Validate" >> beam.ParDo(
+        ValidateRecords(config.source, config.max_text_bytes)
+    ).with_outputs(QUARANTINE, main="accepted")
+    deduplicated = validated.accepted | "DropDuplicateIds" >> DropDuplicateIds(config.source)
+    splits = deduplicated.unique | "Split" >> SplitExamples(
+        config.eval_fraction, config.max_examples
+    )
+
+    count_keys = [records | "CountRead" >> beam.Map(lambda _: "read")]
+    count_keys += write_splits(splits, REVIEW_FEATURES, output_dir)
+    quarantine = (
+        validated[QUARANTINE],
+        deduplicated[QUARANTINE],
+    ) | "AllQuarantined" >> beam.Flatten()
+    extra = {"columns_not_read": columns_not_read} if columns_not_read else {}
+    write_quarantine_and_counts(quarantine, count_keys, output_dir, extra)
