@@ -15,7 +15,9 @@ OPTIONS_TABLE = "| option | default | meaning |\n|---|---|---|\n"
 # options are submit's too), and the task whose defaults it gives.
 TABLES = [
     (("run",), "sentiment"),
+    (("serve",), "sentiment"),
     (("run",), "forecast"),
+    (("image build",), "sentiment"),
     (("compile", "submit"), "sentiment"),
     (("submit",), "sentiment"),
 ]
@@ -24,7 +26,16 @@ SPOKEN_DEFAULTS = {"on": True, "off": False}
 
 
 def subcommands(task: str) -> dict[str, argparse.ArgumentParser]:
-    return build_parser(task_defaults(task))._subparsers._group_actions[0].choices
+    """Each command's parser by its words: `run`, ..., and `image build` for nested ones."""
+    parsers = {}
+    for name, parser in (
+        build_parser(task_defaults(task))._subparsers._group_actions[0].choices.items()
+    ):
+        parsers[name] = parser
+        if parser._subparsers:
+            for sub, subparser in parser._subparsers._group_actions[0].choices.items():
+                parsers[f"{name} {sub}"] = subparser
+    return parsers
 
 
 def options_tables() -> list[dict[str, str]]:
