@@ -104,8 +104,9 @@ def trained_model_dir(tmp_path_factory, transformed) -> str:
 
 TINY_SERIES = SeriesConfig(sine_length=400, sine_period=25.0, sine_noise=0.1)
 TINY_WINDOW = WindowConfig(lookback=10)
+# Epochs to spare: early stopping, not the limit, ends the training (test_forecast_train).
 TINY_FORECAST_TRAIN_CONFIG = TrainConfig(
-    epochs=3, batch_size=32, units=8, dense_units=8, learning_rate=0.01, patience=2
+    epochs=30, batch_size=32, units=8, dense_units=8, learning_rate=0.01, patience=2
 )
 
 
