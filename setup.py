@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",  # The report's plots and the forecast plot.
     "tensorboard==2.21.0",  # Writes and shows the training logs; tensorflow no longer brings it.
     "rich==15.0.0",  # The local run's console: step lines, the training bar, the result table.
+    "scikit-learn==1.9.1",  # The NBSVM baseline: n-gram counts and liblinear's logistic regression.
 ]
 
 setup(
