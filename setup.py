@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "kserve==0.21.0",
     "psutil==5.9.8",  # A local run's steps end when the run does (components/common/lifetime.py).
     "rich==15.0.0",  # The local run's console: step lines, the training bar, the result table.
+    "scikit-learn==1.9.1",  # The NBSVM baseline: n-gram counts and liblinear's logistic regression.
 ]
 
 setup(

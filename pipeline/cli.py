@@ -2,7 +2,8 @@
 predict with or serve an exported model.
 
 Options of `run` are the stage configs' fields (defaults and help come from there; `--task
-forecast` changes a few defaults, such as `--source sine:`). Arguments after `--` go unchanged to
+forecast` changes a few defaults, such as `--source sine:`, and `--preset` names a set of them;
+options given explicitly override both). Arguments after `--` go unchanged to
 every Beam step, e.g. `-- --runner=DataflowRunner --project=P`.
 """
 
@@ -240,16 +241,18 @@ def build_parser(
 
 
 def defaults_for(argv: Sequence[str]) -> PipelineConfig:
-    """The defaults of the task that `--task` in `argv` names (sentiment without one).
+    """The defaults of the task and preset that `--task` and `--preset` in `argv` name
+    (sentiment's own defaults without them).
 
-    An unknown task gets sentiment's defaults here; building TaskConfig from the parsed
-    arguments then reports it like any bad value.
+    An unknown task or preset gets sentiment's defaults here; building TaskConfig from the
+    parsed arguments then reports it like any bad value.
     """
     pre_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre_parser.add_argument("--task", default=TaskConfig().task)
-    task = pre_parser.parse_known_args(argv)[0].task
+    pre_parser.add_argument("--preset", default=TaskConfig().preset)
+    known = pre_parser.parse_known_args(argv)[0]
     try:
-        return task_defaults(task)
+        return task_defaults(known.task, known.preset)
     except ConfigError:
         return PipelineConfig()
 
@@ -421,11 +424,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if args.command == "compile":
-            defaults = task_defaults(_from_args(TaskConfig, args).task)
+            task_config = _from_args(TaskConfig, args)
+            defaults = task_defaults(task_config.task, task_config.preset)
             compile_pipeline(args.output, defaults, _from_args(DeploymentOptions, args))
             print(f"wrote {args.output}")
         elif args.command == "submit":
-            defaults = task_defaults(_from_args(TaskConfig, args).task)
+            task_config = _from_args(TaskConfig, args)
+            defaults = task_defaults(task_config.task, task_config.preset)
             params = parse_params(args.param, defaults)
             options = _from_args(SubmitOptions, args, params=params)
             result = submit(options, _from_args(DeploymentOptions, args), defaults)

@@ -212,6 +212,7 @@ def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig, loc
         lookback: int = window.lookback,
         horizon: int = window.horizon,
         scaling: str = window.scaling,
+        forecast_target: str = window.forecast_target,
         model_types: list = list(train.model_types),  # noqa: B006 - as beam_args
         epochs: int = train.epochs,
         batch_size: int = train.batch_size,

@@ -12,7 +12,7 @@ from components.common.artifacts import (
     MODEL_INFO_FILE,
     MODEL_SUMMARY_FILE,
 )
-from components.common.config import MODEL_TYPES, ConfigError, TrainConfig
+from components.common.config import MODEL_TYPES, ConfigError, TrainConfig, task_defaults
 from components.common.io import read_json
 from components.common.tasks import SENTIMENT
 from components.conftest import TINY_TRAIN_CONFIG
@@ -32,10 +32,17 @@ from components.train.train import run_train, write_tensorboard_logs
         ("bigru", 365_953),
     ],
 )
-def test_default_models_are_the_walkthroughs(model_type, total_params):
-    defaults = TrainConfig()
+def test_the_walkthrough_preset_builds_the_walkthroughs_models(model_type, total_params):
+    walkthrough = task_defaults(SENTIMENT, "walkthrough")
     model = build_model(
-        model_type, 10_000, 120, defaults.embedding_dim, defaults.units, defaults.dense_units
+        model_type,
+        walkthrough.transform.vocab_size,
+        walkthrough.transform.max_seq_len,
+        walkthrough.train.embedding_dim,
+        walkthrough.train.units,
+        walkthrough.train.dense_units,
+        walkthrough.train.pooling,
+        walkthrough.train.dropout,
     )
     assert model.count_params() == total_params
     assert model.output_shape == (None, 1)

@@ -50,6 +50,7 @@ def transform_forecast(
     lookback: int,
     horizon: int,
     scaling: str,
+    forecast_target: str,
     beam_args: list,
     cache_dir: str,
     examples: Input[Dataset],
@@ -68,7 +69,9 @@ def transform_forecast(
     from components.common.tasks import FORECAST
     from components.transform.transform import run_transform_step
 
-    window = WindowConfig(lookback=lookback, horizon=horizon, scaling=scaling)
+    window = WindowConfig(
+        lookback=lookback, horizon=horizon, scaling=scaling, forecast_target=forecast_target
+    )
     run_transform_step(
         FORECAST,
         window,
