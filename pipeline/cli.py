@@ -1,5 +1,5 @@
-"""`lstm-pipeline`: run the pipeline locally, list runs, compile or submit it, predict with or
-serve an exported model.
+"""`lstm-pipeline`: run the pipeline locally, list runs, compile or submit it, build its image,
+predict with or serve an exported model.
 
 Options of `run` are the stage configs' fields (defaults and help come from there; `--task
 forecast` changes a few defaults, such as `--source sine:`). Arguments after `--` go unchanged to
@@ -30,11 +30,14 @@ from components.common.config import (
 )
 from pipeline.compile import compile_pipeline
 from pipeline.deployment import DeploymentOptions
+from pipeline.image import ImageError
 from pipeline.submit import TOKEN_ENV, SubmitOptions, parse_params, submit
 
 # Command-line names that differ from the config field they set.
 _OPTION_NAMES = {"model_type": "model"}
 PREDICT_BATCH_SIZE = 256
+# How `run` executes steps: subprocesses of this environment, or containers of the image.
+RUNNERS = ("subprocess", "docker")
 
 
 def _spelled_out(text: str, module) -> str:
@@ -145,6 +148,19 @@ def build_parser(
         help="reuse outputs of earlier runs in --output-dir whose inputs and parameters are "
         "unchanged, and resume interrupted training (default: on)",
     )
+    run_parser.add_argument(
+        "--runner",
+        choices=RUNNERS,
+        default=RUNNERS[0],
+        help="subprocess: each step is a process of this Python environment; docker: each step "
+        "runs in the component image as its non-root user (default: subprocess)",
+    )
+    run_parser.add_argument(
+        "--image",
+        default="",
+        help="with --runner docker, the image the steps run in (default: this source's image, "
+        "built first when missing)",
+    )
     for stage, cls in STAGE_CONFIGS.items():
         _add_dataclass_options(run_parser, cls, f"{stage} options", getattr(defaults, stage))
 
@@ -177,6 +193,30 @@ def build_parser(
         help="a pipeline parameter for the run, e.g. epochs=3 (repeatable)",
     )
     _add_dataclass_options(submit_parser, DeploymentOptions, "cluster options")
+
+    image_parser = commands.add_parser(
+        "image", help="build the component image every step runs in", allow_abbrev=False
+    )
+    image_commands = image_parser.add_subparsers(dest="image_command", required=True)
+    build_image_parser = image_commands.add_parser(
+        "build",
+        help="build components/Dockerfile (and, where no registry is reachable, a local base)",
+        description="Builds the image as lstm-pipeline:<version>-<hash of its build inputs> and "
+        "prints it; `run --runner docker` uses that tag.",
+        allow_abbrev=False,
+    )
+    build_image_parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        help="a further tag, e.g. REGISTRY/lstm-pipeline:0.1.0 (repeatable)",
+    )
+    build_image_parser.add_argument(
+        "--base-image",
+        default="",
+        help="the image to build on (default: the Dockerfile's official Python 3.11 slim image, "
+        "pinned by digest; when it cannot be pulled, a Debian 12 base made with debootstrap)",
+    )
 
     predict_parser = commands.add_parser(
         "predict", help="classify texts with an exported model", allow_abbrev=False
@@ -271,12 +311,21 @@ def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
         print_rows,
         result_rows,
     )
-    from pipeline.local import run_local
+    from pipeline.local import check_before_running, run_local
 
+    image = ""
+    if args.runner == "docker":
+        from pipeline.image import ensure_image
+
+        # Before a build that may take minutes: the source and output folder are usable.
+        check_before_running(config, os.path.abspath(args.output_dir))
+        image = ensure_image(args.image)
+    elif args.image:
+        raise ConfigError(f"--image={args.image!r} is not allowed: it is for --runner docker only")
     console = Console(stderr=True)
     live = console.is_terminal and not console.is_dumb_terminal and not os.environ.get("CI")
     display = (PlainDisplay if args.verbose or not live else LiveDisplay)(console, args.verbose)
-    summary = run_local(config, args.output_dir, args.reuse, display)
+    summary = run_local(config, args.output_dir, args.reuse, display, image)
     if summary["status"] == "failed":
         failure = summary["failure"]
         if not args.verbose:  # Verbose has streamed the whole log already.
@@ -313,6 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(result))
             if result.get("state", "SUCCEEDED") != "SUCCEEDED":
                 return 1
+        elif args.command == "image":
+            from pipeline.image import build_image
+
+            built = build_image(args.tag, args.base_image or None)
+            print(json.dumps({"image": built.tags[0], **dataclasses.asdict(built)}))
         elif args.command == "run":
             return _run(args, config_from_args(args, beam_args))
         elif args.command == "runs":
@@ -332,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"lstm-pipeline: error: {error}", file=sys.stderr)
         return 2
+    except ImageError as error:
+        print(f"lstm-pipeline: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

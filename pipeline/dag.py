@@ -90,8 +90,9 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict, local: b
     """Adds the task's steps to the pipeline being defined; each step's component gets the
     pipeline `parameters` named like its inputs, and the task where it takes one.
 
-    For a `local` run (kfp.local, one process per step here) the steps get no display names,
-    resources, retries or security context: kfp.local has no use for them and warns about each.
+    For a `local` run (kfp.local) the steps get only the image (the one the docker runner
+    starts; the subprocess runner ignores it): no display names, resources, retries or security
+    context, which kfp.local has no use for and warns about.
     """
     spec = TASKS[task]
     values = {**parameters, "task": task}
@@ -102,7 +103,9 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict, local: b
             key: value for key, value in values.items() if key in component.component_spec.inputs
         }
         step_task = component(**taken, **artifacts)
-        if not local:
+        if local:
+            step_task.set_container_image(options.image)
+        else:
             step_task.set_display_name(spec.display_names[name])
             _deploy(step_task, name, options)
         return step_task

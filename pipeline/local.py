@@ -1,7 +1,8 @@
 """Runs the pipeline DAG on this machine with kfp.local, then writes run_summary.json.
 
-kfp.local's SubprocessRunner executes each step as a subprocess of this Python environment, in
-DAG order, honouring dsl.If; Beam steps use the local runner unless beam_args name another.
+kfp.local's SubprocessRunner executes each step as a subprocess of this Python environment, or
+its DockerRunner in the component image (pipeline/docker_runner.py), in DAG order, honouring
+dsl.If; Beam steps use the local runner unless beam_args name another.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from components.ingest.forecast import check_csv_columns
 from pipeline.console import PlainDisplay, StepLogRouter, StepRun
 from pipeline.dag import create_pipeline, pipeline_arguments, step_task_names
 from pipeline.deployment import DeploymentOptions
+from pipeline.docker_runner import docker_runner, with_absolute_paths
 
 SUMMARY_FILE = "run_summary.json"
 ARTIFACTS_DIR = "artifacts"
@@ -228,11 +230,19 @@ def _copy_report(report_page: str, destination: str, log_paths: list[str]) -> No
         destination_file.write(page)
 
 
-def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True, display=None) -> dict:
+def run_local(
+    config: PipelineConfig,
+    output_dir: str,
+    reuse: bool = True,
+    display=None,
+    image: str = "",
+) -> dict:
     """Runs the whole DAG with artifacts under `output_dir` and returns the run summary.
 
     With `reuse`, steps whose inputs and parameters match an earlier run under the same
     `output_dir` copy that run's outputs (kept in `output_dir/cache`) instead of recomputing.
+    With `image`, every step runs in that container image (DockerRunner), else in this
+    Python environment (SubprocessRunner).
     Each step's output goes to its own log under `output_dir/logs/<started>/`; `display` (a
     pipeline.console display; plain lines on stderr by default) shows the run. A failed step
     does not raise: the summary's status is "failed" and `error` names the step and its error.
@@ -242,26 +252,29 @@ def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True, displ
     pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR)
     os.makedirs(pipeline_root, exist_ok=True)
     earlier_runs = set(os.listdir(pipeline_root))
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=pipeline_root,
-        raise_on_error=True,
-    )
+    cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
+    if image:
+        config = with_absolute_paths(config)
+        runner = docker_runner(config, output_dir, pipeline_root, cache_dir)
+    else:
+        runner = local.SubprocessRunner(use_venv=False)
+    local.init(runner=runner, pipeline_root=pipeline_root, raise_on_error=True)
     started = datetime.datetime.now()
     log_dir = os.path.join(output_dir, LOGS_DIR, started.strftime("%Y-%m-%dT%H-%M-%S"))
     display = display or PlainDisplay(Console(stderr=True))
     step_names = {name: step for step, name in step_task_names(config.task.task).items()}
     router = StepLogRouter(log_dir, display, {"train": list(config.train.model_types)}, step_names)
-    local_deployment = DeploymentOptions(retries=False, max_parallel_trainings=1)
+    local_deployment = DeploymentOptions(
+        retries=False, max_parallel_trainings=1, **({"image": image} if image else {})
+    )
     pipeline = create_pipeline(config, local_deployment, local=True)
     _bring_the_model_first(pipeline.pipeline_spec)
-    cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
     start = time.monotonic()
     status = "succeeded"
     display.start()
     try:
         with _output_to(router), warnings.catch_warnings():
-            # The cluster image's name does not contain "python"; locally it is not used at all.
+            # The image's name does not contain "python"; kfp only warns that it may lack Python.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             pipeline(**pipeline_arguments(config, cache_dir))
     except RuntimeError:
