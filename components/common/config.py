@@ -190,6 +190,11 @@ class TrainConfig:
         patience: epochs without eval-accuracy improvement (forecasting: eval-loss) before
             stopping; the best weights are restored.
         seed: seed of weight initialization and shuffling.
+        memory_budget_mb: most MB of a split's transformed examples training holds in memory
+            (IMDB's train split takes about 21); a larger split is written once to a scratch file
+            (in TMPDIR) and read from it a batch at a time: the same batches in the same
+            order, so the same model, with memory that stays flat as the data grows. 0: always
+            from files.
     """
 
     model_type: str = "lstm"
@@ -205,6 +210,7 @@ class TrainConfig:
     learning_rate_decay: float = 1.0
     patience: int = 2
     seed: int = 42
+    memory_budget_mb: int = 256
 
     def __post_init__(self) -> None:
         require_plain_numbers(self)
@@ -231,6 +237,7 @@ class TrainConfig:
         )
         _require(self.pooling in POOLING_MODES, "pooling", self.pooling, f"one of {POOLING_MODES}")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "0 <= x < 1")
+        _require(self.memory_budget_mb >= 0, "memory_budget_mb", self.memory_budget_mb, "0 or more")
 
     @property
     def model_types(self) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ def train_sentiment(
     learning_rate_decay: float,
     patience: int,
     seed: int,
+    memory_budget_mb: int,
     cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
@@ -57,6 +58,7 @@ def train_sentiment(
         learning_rate_decay=learning_rate_decay,
         patience=patience,
         seed=seed,
+        memory_budget_mb=memory_budget_mb,
     )
     run_train_step(
         SENTIMENT,
@@ -83,6 +85,7 @@ def train_forecast(
     learning_rate_decay: float,
     patience: int,
     seed: int,
+    memory_budget_mb: int,
     cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
@@ -113,6 +116,7 @@ def train_forecast(
         learning_rate_decay=learning_rate_decay,
         patience=patience,
         seed=seed,
+        memory_budget_mb=memory_budget_mb,
     )
     run_train_step(
         FORECAST,
