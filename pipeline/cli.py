@@ -2,7 +2,8 @@
 predict with or serve an exported model.
 
 Options of `run` are the stage configs' fields (defaults and help come from there; `--task
-forecast` changes a few defaults, such as `--source sine:`). Arguments after `--` go unchanged to
+forecast` changes a few defaults, such as `--source sine:`, and `--preset` names a set of them;
+options given explicitly override both). Arguments after `--` go unchanged to
 every Beam step, e.g. `-- --runner=DataflowRunner --project=P`.
 """
 
@@ -281,16 +282,18 @@ def build_parser(
 
 
 def defaults_for(argv: Sequence[str]) -> PipelineConfig:
-    """The defaults of the task that `--task` in `argv` names (sentiment without one).
+    """The defaults of the task and preset that `--task` and `--preset` in `argv` name
+    (sentiment's own defaults without them).
 
-    An unknown task gets sentiment's defaults here; building TaskConfig from the parsed
-    arguments then reports it like any bad value.
+    An unknown task or preset gets sentiment's defaults here; building TaskConfig from the
+    parsed arguments then reports it like any bad value.
     """
     pre_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre_parser.add_argument("--task", default=TaskConfig().task)
-    task = pre_parser.parse_known_args(argv)[0].task
+    pre_parser.add_argument("--preset", default=TaskConfig().preset)
+    known = pre_parser.parse_known_args(argv)[0]
     try:
-        return task_defaults(task)
+        return task_defaults(known.task, known.preset)
     except ConfigError:
         return PipelineConfig()
 
@@ -303,21 +306,63 @@ def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
-def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+def _batches(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
 
 
-def predict(model_dir: str, texts: Iterable[str], out=sys.stdout) -> None:
-    """Prints one JSON line per text, streaming in batches so memory stays flat."""
+def stdin_texts(lines: Iterable[bytes]) -> Iterator[tuple[dict, str | None]]:
+    """(where, the text or None) per line of bytes: a text is what precedes a line feed (and a
+    carriage return before it), decoded as UTF-8; `where` names the line for an error."""
+    for number, line in enumerate(lines, 1):
+        line = line.removesuffix(b"\n").removesuffix(b"\r")
+        try:
+            yield {"line": number}, line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield (
+                {
+                    "line": number,
+                    "error": f"not UTF-8: byte {line[error.start]:#04x} at byte {error.start + 1}",
+                },
+                None,
+            )
+
+
+def argument_texts(texts: Sequence[str]) -> Iterator[tuple[dict, str | None]]:
+    """(where, the text or None) per command-line text; bytes the locale could not decode
+    reach Python as lone surrogates, which no model input can hold."""
+    for number, text in enumerate(texts, 1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            yield {"argument": number, "error": f"not UTF-8 at character {error.start + 1}"}, None
+        else:
+            yield {"argument": number}, text
+
+
+def load_text_classifier(model_dir: str):
+    """The serving signature of the text classifier exported under `model_dir`.
+
+    Raises ConfigError naming the problem when `model_dir` holds no loadable text classifier.
+    """
     # Imported here, not at the top: TensorFlow takes seconds to import, which every other
     # command (and --help) would pay.
     import tensorflow as tf
 
     from components.common.serving import resolve_version_dir
 
-    serve = tf.saved_model.load(resolve_version_dir(model_dir)).signatures[F.SERVING_SIGNATURE]
+    if not tf.io.gfile.isdir(model_dir):
+        problem = "a file, not a folder" if tf.io.gfile.exists(model_dir) else "no such folder"
+        raise ConfigError(f"--model-dir={model_dir!r} is not allowed: {problem}")
+    try:
+        model = tf.saved_model.load(resolve_version_dir(model_dir))
+        serve = model.signatures[F.SERVING_SIGNATURE]
+    except Exception as error:  # Whatever a broken model raises, the folder is the cause.
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(
+            f"--model-dir={model_dir!r} is not allowed: no loadable SavedModel ({reason})"
+        ) from error
     inputs = serve.structured_input_signature[1]
     if F.SERVING_INPUT_KEY not in inputs:
         raise ConfigError(
@@ -325,13 +370,41 @@ def predict(model_dir: str, texts: Iterable[str], out=sys.stdout) -> None:
             f"{F.SERVING_INPUT_KEY!r}; predict classifies text (a forecaster serves through "
             "saved_model_cli or TF Serving)"
         )
-    for batch in _batches(texts, PREDICT_BATCH_SIZE):
-        outputs = serve(**{F.SERVING_INPUT_KEY: tf.constant(batch)})
-        probabilities = outputs[F.SERVING_PROBABILITY_KEY].numpy()
-        labels = outputs[F.SERVING_LABEL_KEY].numpy()
-        for text, probability, label in zip(batch, probabilities, labels, strict=True):
-            record = {"text": text, "probability": float(probability), "label": label.decode()}
+    return serve
+
+
+def predict(model_dir: str, inputs: Iterable[tuple[dict, str | None]], out=sys.stdout) -> int:
+    """Prints one JSON line per input, streaming in batches so memory stays flat.
+
+    `inputs` are (where, text) pairs as `stdin_texts` and `argument_texts` make them; an input
+    without a text prints its `where` (with an `error`) in its place and the rest go on.
+    Returns how many inputs failed.
+    """
+    # Imported here, not at the top: see load_text_classifier.
+    import tensorflow as tf
+
+    serve = load_text_classifier(model_dir)
+    failed = 0
+    for batch in _batches(inputs, PREDICT_BATCH_SIZE):
+        texts = [text for _, text in batch if text is not None]
+        if texts:
+            outputs = serve(**{F.SERVING_INPUT_KEY: tf.constant(texts)})
+            results = iter(
+                zip(
+                    outputs[F.SERVING_PROBABILITY_KEY].numpy(),
+                    outputs[F.SERVING_LABEL_KEY].numpy(),
+                    strict=True,
+                )
+            )
+        for where, text in batch:
+            if text is None:
+                failed += 1
+                record = where
+            else:
+                probability, label = next(results)
+                record = {"text": text, "probability": float(probability), "label": label.decode()}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return failed
 
 
 def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
@@ -392,11 +465,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if args.command == "compile":
-            defaults = task_defaults(_from_args(TaskConfig, args).task)
+            task_config = _from_args(TaskConfig, args)
+            defaults = task_defaults(task_config.task, task_config.preset)
             compile_pipeline(args.output, defaults, _deployment_from_args(args))
             print(f"wrote {args.output}")
         elif args.command == "submit":
-            defaults = task_defaults(_from_args(TaskConfig, args).task)
+            task_config = _from_args(TaskConfig, args)
+            defaults = task_defaults(task_config.task, task_config.preset)
             params = parse_params(args.param, defaults)
             options = _from_args(SubmitOptions, args, params=params)
             result = submit(options, _deployment_from_args(args), defaults)
@@ -422,8 +497,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_server(config)
         else:
-            texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
-            predict(args.model_dir, texts)
+            texts = argument_texts(args.texts) if args.texts else stdin_texts(sys.stdin.buffer)
+            failed = predict(args.model_dir, texts)
+            if failed:
+                print(f"lstm-pipeline: {failed} input(s) could not be read", file=sys.stderr)
+                return 1
     except ConfigError as error:
         print(f"lstm-pipeline: error: {error}", file=sys.stderr)
         return 2

@@ -184,6 +184,7 @@ def _sentiment_pipeline(options: DeploymentOptions, defaults: PipelineConfig, lo
         learning_rate_decay: float = train.learning_rate_decay,
         patience: int = train.patience,
         seed: int = train.seed,
+        memory_budget_mb: int = train.memory_budget_mb,
         accuracy_threshold: float = evaluate.accuracy_threshold,
         max_regression: float = evaluate.max_regression,
         export_dir: str = evaluate.export_dir,
@@ -221,6 +222,7 @@ def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig, loc
         lookback: int = window.lookback,
         horizon: int = window.horizon,
         scaling: str = window.scaling,
+        forecast_target: str = window.forecast_target,
         model_types: list = list(train.model_types),  # noqa: B006 - as beam_args
         epochs: int = train.epochs,
         batch_size: int = train.batch_size,
@@ -232,6 +234,7 @@ def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig, loc
         learning_rate_decay: float = train.learning_rate_decay,
         patience: int = train.patience,
         seed: int = train.seed,
+        memory_budget_mb: int = train.memory_budget_mb,
         max_rmse_ratio: float = evaluate.max_rmse_ratio,
         max_regression: float = evaluate.max_regression,
         export_dir: str = evaluate.export_dir,

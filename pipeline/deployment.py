@@ -10,7 +10,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
-from components.common.config import ConfigError
+from components.common.config import ConfigError, require_plain_numbers
 from components.common.images import CLUSTER_IMAGE
 
 
@@ -131,6 +131,7 @@ class DeploymentOptions:
     step_timeouts: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         for option, image in (("--image", self.image), ("--gpu-image", self.gpu_image)):
             if image and not IMAGE_REFERENCE.fullmatch(image):
                 raise ConfigError(

@@ -31,7 +31,13 @@ import kfp_server_api
 import urllib3
 from packaging.version import InvalidVersion, Version
 
-from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig, TrainConfig
+from components.common.config import (
+    STAGE_CONFIGS,
+    ConfigError,
+    PipelineConfig,
+    TrainConfig,
+    require_plain_numbers,
+)
 from components.common.tasks import TASKS
 from pipeline.compile import compile_pipeline
 from pipeline.dag import pipeline_parameters
@@ -109,6 +115,7 @@ class SubmitOptions:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         for option, url in (("--host", self.host), ("--ui-host", self.ui_host or "http://")):
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{option}={url!r} is not allowed: an http(s):// URL")

@@ -193,6 +193,10 @@ def tfrecord_files(directory: str, split: str) -> list[str]:
     return files
 
 
+# The sibling an unfinished output is written into (see atomic_directory).
+INCOMPLETE_SUFFIX = ".incomplete"
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str) -> Iterator[str]:
     """Yields a temporary place to write a folder into, which becomes `path` only on success.
@@ -209,7 +213,7 @@ def atomic_directory(path: str) -> Iterator[str]:
             rmtree(path)
             copy_tree(staging, path)
         return
-    incomplete = f"{path}.incomplete"
+    incomplete = f"{path}{INCOMPLETE_SUFFIX}"
     if tf.io.gfile.exists(incomplete):
         tf.io.gfile.rmtree(incomplete)
     tf.io.gfile.makedirs(incomplete)

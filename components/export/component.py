@@ -24,32 +24,34 @@ def export(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import TaskConfig
-    from components.common.serving import newest_version, resolve_version_dir
+    from components.common.serving import resolve_version_dir
     from components.common.step_cache import run_cached, step_key
-    from components.export.export import run_export
+    from components.export.export import push_version, run_export
 
     task = TaskConfig(task).task
     inputs = [transform_graph.path, model.path]
-    # Reused only while the destination still holds what an identical export pushed there.
-    destination = newest_version(export_dir)
     reused = run_cached(
         "export",
-        step_key("export", {"export_dir": export_dir, "served": destination, "task": task}, inputs),
+        step_key("export", {"task": task}, inputs),
         {"serving_model": serving_model.path},
         cache_dir,
-        lambda: run_export(task, *inputs, serving_model.path, export_dir),
+        lambda: run_export(task, *inputs, serving_model.path),
     )
-    version = resolve_version_dir(serving_model.path).rstrip("/").rsplit("/", 1)[-1]
+    version_path = resolve_version_dir(serving_model.path)
+    version = version_path.rstrip("/").rsplit("/", 1)[-1]
+    # Outside the cache: pushes unless the destination's newest version is this very model.
+    pushed_to = push_version(version_path, export_dir) if export_dir else ""
     serving_model.metadata.update(
         version=version,
         # Where the model is for copying to serving: under the artifact's URI (on a cluster the
         # pipeline root's store), not the step's local path; and where it was pushed.
         version_uri=f"{serving_model.uri.rstrip('/')}/{version}",
-        pushed_to=f"{export_dir.rstrip('/')}/{version}" if export_dir else "",
+        pushed_to=pushed_to,
         reused=reused,
         **logs.step_stats(start),
     )

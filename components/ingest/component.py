@@ -29,9 +29,10 @@ def ingest_sentiment(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import IngestConfig
     from components.common.tasks import SENTIMENT
     from components.ingest.ingest import run_ingest_step
@@ -76,9 +77,10 @@ def ingest_forecast(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import IngestConfig, SeriesConfig
     from components.common.tasks import FORECAST
     from components.ingest.ingest import run_ingest_step

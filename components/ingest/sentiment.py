@@ -6,9 +6,9 @@ its label and split as read. The layout and counts are shared.py's.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
+import logging
 import os
 import re
 import tarfile
@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from components.common import features as F
-from components.common.config import IngestConfig, Source
+from components.common.config import ConfigError, IngestConfig, Source
 from components.common.examples import REVIEW_FEATURES
-from components.common.io import isdir
+from components.common.io import isdir, listdir, open_file
+from components.ingest.records import HeaderError, check_columns, read_csv, read_jsonl
 from components.ingest.shared import (
     QUARANTINE,
     IngestError,
@@ -34,10 +34,13 @@ from components.ingest.shared import (
     write_splits,
 )
 
+logger = logging.getLogger(__name__)
+
 _POSITIVE = {"1", "pos", "positive", "true"}
 _NEGATIVE = {"0", "neg", "negative", "false"}
 # aclImdb/<split>/<pos|neg>/<id>_<rating>.txt
 _ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_REVIEW_MEMBER = re.compile(r"/(train|test)/(pos|neg)/[^/]+\.txt$")
 
 
 def stable_fraction(key: str, salt: str) -> float:
@@ -46,7 +49,17 @@ def stable_fraction(key: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _record(text: Any, label: Any, split: Any, position: str, rid: str = "", rating: int = 0):
+def _record(
+    text: Any,
+    label: Any,
+    split: Any,
+    position: str,
+    rid: str = "",
+    rating: int = 0,
+    reason: str = "",
+    detail: str = "",
+):
+    """A raw record; `reason` and `detail` set when the source already rejected it."""
     return {
         F.TEXT_KEY: text,
         F.LABEL_KEY: label,
@@ -54,7 +67,22 @@ def _record(text: Any, label: Any, split: Any, position: str, rid: str = "", rat
         "position": position,
         F.ID_KEY: rid or position,
         F.RATING_KEY: rating,
+        "reason": reason,
+        "detail": detail,
     }
+
+
+def _rejected(position: str, reason: str, detail: str, split: Any = None) -> dict:
+    return _record(None, None, split, position, reason=reason, detail=detail)
+
+
+def record_id(value: Any, position: str) -> str:
+    """A record's id as text: its own id field (0 and false are ids too), else its position."""
+    if value is None or value == "":
+        return position
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def parse_label(value: Any) -> int | None:
@@ -71,35 +99,59 @@ def parse_label(value: Any) -> int | None:
     return None
 
 
-def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str | None]:
-    """Splits a raw record into an accepted example or a quarantine reason."""
+_JSON_KINDS = {bool: "true or false", int: "a number", float: "a number", list: "an array"}
+
+
+def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str, str]:
+    """A raw record as an accepted example, or None with the reason and a one-line detail.
+
+    Text is bytes (files, tfds), a string (csv, jsonl), or whatever a JSON value holds.
+    """
+    if record.get("reason"):
+        return None, record["reason"], record.get("detail", "")
     text = record[F.TEXT_KEY]
+    if text is None:
+        return None, "missing_text", "no text: the field is absent or null"
+    if not isinstance(text, str | bytes):
+        kind = _JSON_KINDS.get(type(text), "an object")
+        return None, "text_not_a_string", f"the text is {kind}, not a string"
     if isinstance(text, str):
-        text = text.encode("utf-8")
-    if isinstance(text, bytes) and len(text) > max_text_bytes:
-        return None, "text_too_long"
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            where = f"character {error.start + 1}"
+            return None, "invalid_unicode", f"a lone surrogate at {where} names no character"
+    else:
+        size = len(text)
+    if size > max_text_bytes:
+        return None, "text_too_long", f"{size:,} bytes, above --max-text-bytes {max_text_bytes:,}"
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, "text_not_utf8"
-    if not isinstance(text, str) or not text.strip():
-        return None, "empty_text"
+        except UnicodeDecodeError as error:
+            byte = text[error.start]
+            return None, "not_utf8", f"byte {byte:#04x} at byte {error.start + 1} is not UTF-8"
+    if not text.strip():
+        return None, "empty_text", "the text is empty or only whitespace"
     label = parse_label(record[F.LABEL_KEY])
     if label is None:
-        return None, "unknown_label"
+        allowed = "0/1, neg/pos, negative/positive or false/true"
+        return None, "unknown_label", f"{shown(record[F.LABEL_KEY])} is not one of {allowed}"
     if record["split"] not in F.SOURCE_SPLITS:
-        return None, "unknown_split"
+        return None, "unknown_split", f"{shown(record['split'])} is not train or test"
     example = dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: label})
-    return example, None
+    return example, "", ""
 
 
-def quarantined(source_spec: str, record: dict, reason: str) -> beam.pvalue.TaggedOutput:
+def quarantined(
+    source_spec: str, record: dict, reason: str, detail: str
+) -> beam.pvalue.TaggedOutput:
     """The quarantine line of a set-aside record, on the QUARANTINE output."""
     line = quarantine_line(
         source_spec,
         record["position"],
         reason,
+        detail,
         id=record[F.ID_KEY],
         label=shown(record[F.LABEL_KEY]),
         split=shown(record["split"]),
@@ -114,8 +166,11 @@ class ValidateRecords(beam.DoFn):
         self._source_spec, self._max_text_bytes = source_spec, max_text_bytes
 
     def process(self, record: dict) -> Iterator:
-        example, reason = validate(record, self._max_text_bytes)
-        yield example if example is not None else quarantined(self._source_spec, record, reason)
+        example, reason, detail = validate(record, self._max_text_bytes)
+        if example is not None:
+            yield example
+        else:
+            yield quarantined(self._source_spec, record, reason, detail)
 
 
 class DropDuplicateIds(beam.PTransform):
@@ -139,7 +194,8 @@ class DropDuplicateIds(beam.PTransform):
         )
         yield first
         for duplicate in duplicates:
-            yield quarantined(self._source_spec, duplicate, "duplicate_id")
+            detail = f"the id {shown(duplicate[F.ID_KEY])} is first at {first['position']}"
+            yield quarantined(self._source_spec, duplicate, "duplicate_id", detail)
 
 
 # ---- Sources: each is a PTransform from the pipeline root to raw records with a `split`. ----
@@ -196,10 +252,38 @@ def _read_aclimdb_tar(path: str) -> Iterator[dict]:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         with tarfile.open(fileobj=raw, mode="r|gz") as archive:
             for member in archive:
-                if member.isfile() and re.search(
-                    r"/(train|test)/(pos|neg)/[^/]+\.txt$", member.name
-                ):
+                if not _REVIEW_MEMBER.search(member.name):
+                    continue
+                if member.issym() or member.islnk():
+                    # A stream cannot go back for a link's target; counted, never followed.
+                    kind = "symbolic" if member.issym() else "hard"
+                    detail = f"a {kind} link to {member.linkname!r}; links are not followed"
+                    yield _rejected(member.name, "link", detail)
+                elif member.isfile():
                     yield _aclimdb_record(member.name, archive.extractfile(member).read())
+
+
+def aclimdb_files(folder: str) -> list[str]:
+    """The review files of an aclImdb folder, `<split>/<pos|neg>/*.txt`, listed without glob
+    patterns (a folder name with `[` or `*` is a name)."""
+    files = []
+    for split in F.SOURCE_SPLITS:
+        for polarity in ("pos", "neg"):
+            labeled = f"{folder.rstrip('/')}/{split}/{polarity}"
+            if isdir(labeled):
+                names = sorted(listdir(labeled))
+                files += [f"{labeled}/{name}" for name in names if name.endswith(".txt")]
+    return files
+
+
+def _read_aclimdb_file(path: str, folder: str) -> dict:
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        if os.path.commonpath([target, os.path.realpath(folder)]) != os.path.realpath(folder):
+            detail = f"a link to {target}, outside the source folder; not followed"
+            return _rejected(path, "link", detail)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return _aclimdb_record(path, f.read())
 
 
 class ReadAclImdb(beam.PTransform):
@@ -214,52 +298,80 @@ class ReadAclImdb(beam.PTransform):
             return (
                 root | "ArchivePath" >> beam.Create([self._path]) | beam.FlatMap(_read_aclimdb_tar)
             )
-        pattern = FileSystems.join(self._path, "*", "*", "*.txt")
         return (
             root
-            | fileio.MatchFiles(pattern)
-            | fileio.ReadMatches()
-            | beam.Map(lambda f: _aclimdb_record(f.metadata.path, f.read()))
+            | "ReviewFiles" >> beam.Create(aclimdb_files(self._path))
+            | "ReadReviews" >> beam.Map(_read_aclimdb_file, self._path)
         )
 
 
-def _undecoded(value: Any) -> Any:
-    """Strings holding undecodable bytes (as surrogates) back to bytes, which Beam can encode."""
-    if isinstance(value, str):
+def delimited_files(kind: str, location: str) -> list[tuple[str, str | None]]:
+    """(path, split or None) of each csv or jsonl file of a source: the file itself (its
+    records name their split), or a folder's `train*` and `test*` files, listed without glob
+    patterns (a name with `[` or `*` is a name)."""
+    if not isdir(location):
+        return [(location, None)]
+    names = sorted(listdir(location))
+    return [
+        (f"{location.rstrip('/')}/{name}", split)
+        for split in F.SOURCE_SPLITS
+        for name in names
+        if name.startswith(split) and name.endswith(f".{kind}")
+    ]
+
+
+def check_delimited_headers(config: IngestConfig) -> dict[str, list[str]]:
+    """Checks each csv file's header before any work; returns the columns ingest does not read,
+    per file (reported, not an error).
+
+    Raises:
+        ConfigError: a header is missing or broken, names a column twice, or lacks a column
+            an option names (the text, the label, and the split for a single file).
+    """
+    source = config.parsed_source
+    not_read = {}
+    if source.kind != "csv":
+        return not_read
+    for path, split in delimited_files("csv", source.location):
         try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", errors="surrogateescape")
-    return value
+            with open_file(path, "rb") as f:
+                columns, _ = read_csv(f, path)
+            needed = {"--text-field": config.text_field, "--label-field": config.label_field}
+            if split is None:
+                needed["--split-field"] = config.split_field
+            check_columns(columns, path, needed)
+        except HeaderError as error:
+            raise ConfigError(f"--source={config.source!r} is not allowed: {error}") from None
+        used = {*needed.values(), F.ID_KEY}
+        unused = [column for column in columns if column not in used]
+        if unused:
+            not_read[path] = unused
+            logger.warning("ingest: %s: columns not read: %s", path, ", ".join(unused))
+    return not_read
 
 
-def _delimited_records(readable, kind: str, config: IngestConfig, split: str | None):
-    path = readable.metadata.path
-    # Undecodable bytes survive as surrogates, so validation quarantines just their records.
-    lines = readable.read().decode("utf-8-sig", errors="surrogateescape").splitlines(keepends=True)
-    if kind == "csv":
-        rows = csv.DictReader(lines)
-        numbered = ((rows.line_num, row) for row in rows)
-    else:
-        numbered = ((number, line) for number, line in enumerate(lines, 1) if line.strip())
-    for number, row in numbered:
-        position = f"{path}:{number}"
-        if kind == "jsonl":
+def _delimited_records(file: tuple[str, str | None], kind: str, config: IngestConfig):
+    path, split = file
+    with FileSystems.open(path) as lines:
+        if kind == "csv":
             try:
-                row = json.loads(row)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict):
-                yield _record(None, None, split, position)
+                _, records = read_csv(lines, path)
+            except HeaderError as error:  # Checked before the run; changed since.
+                raise IngestError(str(error)) from None
+        else:
+            records = read_jsonl(lines, path)
+        for record in records:
+            if record.fields is None:
+                yield _rejected(record.position, record.reason, record.detail, split)
                 continue
-        yield _record(
-            _undecoded(row.get(config.text_field)),
-            _undecoded(row.get(config.label_field)),
-            split or _undecoded(str(row.get(config.split_field, "")).strip().lower()),
-            position,
-            # Ids are only reported, so undecodable bytes in them are escaped, not quarantined.
-            str(row.get(F.ID_KEY) or "").encode("utf-8", "backslashreplace").decode(),
-        )
+            fields = record.fields
+            yield _record(
+                fields.get(config.text_field),
+                fields.get(config.label_field),
+                split or str(fields.get(config.split_field, "")).strip().lower(),
+                record.position,
+                record_id(fields.get(F.ID_KEY), record.position),
+            )
 
 
 class ReadDelimited(beam.PTransform):
@@ -270,22 +382,11 @@ class ReadDelimited(beam.PTransform):
         self._kind, self._path, self._config = kind, path, config
 
     def expand(self, root):
-        if not isdir(self._path):
-            return self._read(root, self._path, None)
-        reads = [
-            self._read(root, FileSystems.join(self._path, f"{split}*.{self._kind}"), split)
-            for split in F.SOURCE_SPLITS
-        ]
-        return reads | beam.Flatten()
-
-    def _read(self, root, pattern: str, split: str | None):
-        label = (split or "all").title()
         kind, config = self._kind, self._config
         return (
             root
-            | f"Match{label}" >> fileio.MatchFiles(pattern)
-            | f"Open{label}" >> fileio.ReadMatches()
-            | f"Parse{label}" >> beam.FlatMap(_delimited_records, kind, config, split)
+            | "Files" >> beam.Create(delimited_files(kind, self._path))
+            | "Parse" >> beam.FlatMap(_delimited_records, kind, config)
         )
 
 
@@ -350,7 +451,11 @@ class SplitExamples(beam.PTransform):
 
 
 def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
-    """Adds the whole ingest graph to a pipeline (separate from running it, for tests)."""
+    """Adds the whole ingest graph to a pipeline (separate from running it, for tests).
+
+    Raises ConfigError first where a csv file's header cannot give the fields.
+    """
+    columns_not_read = check_delimited_headers(config)
     records = read_source(root, config)
     validated = records | "Validate" >> beam.ParDo(
         ValidateRecords(config.source, config.max_text_bytes)
@@ -366,4 +471,5 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
         validated[QUARANTINE],
         deduplicated[QUARANTINE],
     ) | "AllQuarantined" >> beam.Flatten()
-    write_quarantine_and_counts(quarantine, count_keys, output_dir)
+    extra = {"columns_not_read": columns_not_read} if columns_not_read else {}
+    write_quarantine_and_counts(quarantine, count_keys, output_dir, extra)

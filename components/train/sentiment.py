@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from components.common import features as F
@@ -34,7 +35,7 @@ def transformed_dataset(
 
 
 def sentiment_model(
-    config: TrainConfig, transform_config: TransformConfig, train_ids: tf.Tensor
+    config: TrainConfig, transform_config: TransformConfig, train_ids: tf.Tensor | np.ndarray
 ) -> keras.Model:
     """The classifier `config` describes, its embedding started as `config.embedding_init` says.
 
@@ -52,7 +53,7 @@ def sentiment_model(
     )
     if config.embedding_init == "ppmi-svd":
         vectors = ppmi_svd_vectors(
-            train_ids.numpy(), transform_config.vocab_size, config.embedding_dim, config.seed
+            np.asarray(train_ids), transform_config.vocab_size, config.embedding_dim, config.seed
         )
         model.get_layer(EMBEDDING_LAYER).set_weights([vectors])
     return model

@@ -10,7 +10,7 @@ from components.train.embeddings import (
     ppmi_svd_vectors,
     truncated_svd_vectors,
 )
-from components.train.learning import in_memory
+from components.train.learning import read_split
 from components.train.models import EMBEDDING_LAYER
 from components.train.sentiment import sentiment_model, transformed_dataset
 from components.train.train import run_train
@@ -62,9 +62,12 @@ def test_no_words_near_each_other_is_a_clear_error():
 
 def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, transformed):
     transform_config = TransformConfig(vocab_size=24, max_seq_len=40)  # The fixture's.
-    train_ids, _ = in_memory(
-        transformed_dataset(transformed["data"], transformed["graph"], "train"), "train"
-    )
+    train_ids = read_split(
+        transformed_dataset(transformed["data"], transformed["graph"], "train"),
+        "train",
+        TrainConfig().memory_budget_mb,
+        str(tmp_path),
+    ).feature_rows()
     config = TrainConfig(embedding_dim=4, units=4, dense_units=4, embedding_init="ppmi-svd")
 
     model = sentiment_model(config, transform_config, train_ids)
