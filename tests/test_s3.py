@@ -129,9 +129,14 @@ def test_every_step_reads_its_source_pushes_and_caches_on_s3(object_store, tmp_p
     second = run_every_step(tmp_path / "second")
     assert second["ingest"].metadata["reused"] is True
     assert second["train"].metadata["reused"] is True
-    # The model pushed by the first run is now the one to beat, read back from s3.
+    # The model pushed by the first run is read back from s3 and known as this very candidate
+    # (its .candidate_key): not beaten against itself, so evaluate's key is the first run's,
+    # and not pushed again.
+    assert second["evaluation"].metadata["reused"] is True
     evaluation = io.read_json(f"{second['evaluation'].path}/evaluation.json")
-    assert evaluation["served_model"]["path"] == pushed
+    assert evaluation["served_model"] is None
+    assert second["serving_model"].metadata["pushed_to"] == pushed
+    assert {key.split("/")[1] for key in object_store.keys("serving/")} == {version}
 
 
 OUTPUTS = {
