@@ -28,6 +28,7 @@ class StepResources:
 STEP_RESOURCES = {
     "ingest": StepResources("1", "2", "2G", "4G", retries=3),
     "transform": StepResources("2", "4", "4G", "8G", retries=2),
+    "pretrain": StepResources("4", "8", "8G", "16G", retries=1),
     "train": StepResources("4", "8", "8G", "16G", retries=1),
     "compare": StepResources("0.5", "1", "1G", "2G", retries=3),
     "evaluate": StepResources("2", "4", "4G", "8G", retries=2),

@@ -17,11 +17,12 @@ def ingest_sentiment(
     max_examples: int,
     max_text_bytes: int,
     max_quarantine_fraction: float,
+    unlabeled: bool,
     beam_args: list,
     cache_dir: str,
     examples: Output[Dataset],
 ):
-    """Reads labeled reviews and writes train/eval/test tf.Examples."""
+    """Reads reviews and writes train/eval/test (and unlabeled) tf.Examples."""
     import time
 
     start = time.monotonic()
@@ -42,6 +43,7 @@ def ingest_sentiment(
         max_examples=max_examples,
         max_text_bytes=max_text_bytes,
         max_quarantine_fraction=max_quarantine_fraction,
+        unlabeled=unlabeled,
     )
     run_ingest_step(SENTIMENT, config, examples, beam_args, cache_dir, start)
 

@@ -1,7 +1,7 @@
-"""Ingest for sentiment: labeled reviews from a source, as train/eval/test tf.Examples.
+"""Ingest for sentiment: reviews from a source, as train/eval/test (and unlabeled) tf.Examples.
 
-The examples have text, label (0/1), id and rating; a quarantine line has the record's id, and
-its label and split as read. The layout and counts are shared.py's.
+The examples have text, label (0/1; NO_LABEL in `unlabeled`), id and rating; a quarantine line
+has the record's id, and its label and split as read. The layout and counts are shared.py's.
 """
 
 from __future__ import annotations
@@ -36,8 +36,13 @@ from components.ingest.shared import (
 
 _POSITIVE = {"1", "pos", "positive", "true"}
 _NEGATIVE = {"0", "neg", "negative", "false"}
-# aclImdb/<split>/<pos|neg>/<id>_<rating>.txt
-_ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+# aclImdb/<split>/<pos|neg>/<id>_<rating>.txt, and aclImdb/train/unsup/<id>_0.txt unlabeled.
+_ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
+_ACLIMDB_UNLABELED = "unsup"
+# The source splits records come from: labeled train and test, and unlabeled when asked for.
+_SOURCE_SPLITS = (*F.SOURCE_SPLITS, F.UNLABELED_SPLIT)
+# tensorflow-datasets' name of the unlabeled split (imdb_reviews' 50,000 reviews).
+_TFDS_UNLABELED = "unsupervised"
 
 
 def stable_fraction(key: str, salt: str) -> float:
@@ -71,8 +76,18 @@ def parse_label(value: Any) -> int | None:
     return None
 
 
-def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str | None]:
-    """Splits a raw record into an accepted example or a quarantine reason."""
+def has_no_label(value: Any) -> bool:
+    """Whether a label value says "no label": absent, empty, or tfds' -1."""
+    if isinstance(value, str | bytes):
+        return not value.strip()
+    return value is None or (not isinstance(value, bool) and value == F.NO_LABEL)
+
+
+def validate(
+    record: dict, max_text_bytes: int, unlabeled: bool = False
+) -> tuple[dict | None, str | None]:
+    """Splits a raw record into an accepted example or a quarantine reason; records of the
+    unlabeled split are accepted only when `unlabeled` (--unlabeled) asks for them."""
     text = record[F.TEXT_KEY]
     if isinstance(text, str):
         text = text.encode("utf-8")
@@ -85,6 +100,10 @@ def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str | None
             return None, "text_not_utf8"
     if not isinstance(text, str) or not text.strip():
         return None, "empty_text"
+    if unlabeled and record["split"] == F.UNLABELED_SPLIT:
+        if not has_no_label(record[F.LABEL_KEY]):
+            return None, "label_in_unlabeled"
+        return dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: F.NO_LABEL}), None
     label = parse_label(record[F.LABEL_KEY])
     if label is None:
         return None, "unknown_label"
@@ -110,11 +129,12 @@ def quarantined(source_spec: str, record: dict, reason: str) -> beam.pvalue.Tagg
 class ValidateRecords(beam.DoFn):
     """Emits accepted examples on the main output and quarantine lines on QUARANTINE."""
 
-    def __init__(self, source_spec: str, max_text_bytes: int):
+    def __init__(self, source_spec: str, max_text_bytes: int, unlabeled: bool):
         self._source_spec, self._max_text_bytes = source_spec, max_text_bytes
+        self._unlabeled = unlabeled
 
     def process(self, record: dict) -> Iterator:
-        example, reason = validate(record, self._max_text_bytes)
+        example, reason = validate(record, self._max_text_bytes, self._unlabeled)
         yield example if example is not None else quarantined(self._source_spec, record, reason)
 
 
@@ -146,12 +166,16 @@ class DropDuplicateIds(beam.PTransform):
 
 
 class ReadTfds(beam.PTransform):
-    """Both splits of a tensorflow-datasets dataset; downloads it first where it is missing."""
+    """Both labeled splits of a tensorflow-datasets dataset, and its `unsupervised` split when
+    `unlabeled`; downloads the dataset first where it is missing."""
 
-    def __init__(self, name: str, data_dir: str, text_field: str, label_field: str):
+    def __init__(
+        self, name: str, data_dir: str, text_field: str, label_field: str, unlabeled: bool
+    ):
         super().__init__()
         self._name, self._data_dir = name, data_dir or None
         self._text_field, self._label_field = text_field, label_field
+        self._unlabeled = unlabeled
 
     def expand(self, root):
         # Imported here: tensorflow-datasets takes seconds to import, and only this source
@@ -165,12 +189,20 @@ class ReadTfds(beam.PTransform):
         if not builder.is_prepared():
             builder.download_and_prepare()
         read_config = tfds.ReadConfig(add_tfds_id=True)
+        tfds_splits = dict(zip(F.SOURCE_SPLITS, F.SOURCE_SPLITS, strict=True))
+        if self._unlabeled:
+            if _TFDS_UNLABELED not in builder.info.splits:
+                raise IngestError(
+                    f"--unlabeled: tensorflow-datasets dataset {self._name!r} has no "
+                    f"{_TFDS_UNLABELED!r} split (it has {sorted(builder.info.splits)})"
+                )
+            tfds_splits[F.UNLABELED_SPLIT] = _TFDS_UNLABELED
         splits = []
-        for split in F.SOURCE_SPLITS:
+        for split, tfds_split in tfds_splits.items():
             splits.append(
                 root
                 | f"Read{split.title()}"
-                >> tfds.beam.ReadFromTFDS(builder, split, read_config=read_config)
+                >> tfds.beam.ReadFromTFDS(builder, tfds_split, read_config=read_config)
                 | f"ToRecords{split.title()}" >> beam.Map(self._to_record, split)
             )
         return splits | beam.Flatten()
@@ -188,36 +220,53 @@ def _aclimdb_record(path: str, content: bytes) -> dict:
     if match is None:
         return _record(content, None, None, path)
     split, polarity, review_id, rating = match.groups()
-    return _record(content, polarity, split, path, f"{split}/{polarity}/{review_id}", int(rating))
+    if polarity == _ACLIMDB_UNLABELED:
+        # Only train's: unlabeled text from a test folder would leak test reviews into the
+        # vocabulary and pretraining (quarantined as unknown_split instead).
+        split, polarity = (F.UNLABELED_SPLIT if split == "train" else None), None
+    rid = f"{match.group(1)}/{match.group(2)}/{review_id}"
+    return _record(content, polarity, split, path, rid, int(rating))
 
 
-def _read_aclimdb_tar(path: str) -> Iterator[dict]:
+def _is_aclimdb_review(path: str, unlabeled: bool) -> bool:
+    """Whether `path` is a review ingest reads: labeled, or unlabeled when asked for."""
+    match = _ACLIMDB_PATH.search(path.replace(os.sep, "/"))
+    return match is None or unlabeled or match.group(2) != _ACLIMDB_UNLABELED
+
+
+def _read_aclimdb_tar(path: str, unlabeled: bool) -> Iterator[dict]:
     # Streamed: a .tar.gz cannot be split, and the whole archive need not sit in memory.
+    folders = "pos|neg|unsup" if unlabeled else "pos|neg"
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         with tarfile.open(fileobj=raw, mode="r|gz") as archive:
             for member in archive:
                 if member.isfile() and re.search(
-                    r"/(train|test)/(pos|neg)/[^/]+\.txt$", member.name
+                    rf"/(train|test)/({folders})/[^/]+\.txt$", member.name
                 ):
                     yield _aclimdb_record(member.name, archive.extractfile(member).read())
 
 
 class ReadAclImdb(beam.PTransform):
-    """Stanford's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, as a directory or .tar.gz."""
+    """Stanford's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, as a directory or .tar.gz,
+    and `aclImdb/train/unsup/<id>_0.txt` when `unlabeled`."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, unlabeled: bool):
         super().__init__()
-        self._path = path
+        self._path, self._unlabeled = path, unlabeled
 
     def expand(self, root):
         if self._path.endswith((".tar.gz", ".tgz")):
             return (
-                root | "ArchivePath" >> beam.Create([self._path]) | beam.FlatMap(_read_aclimdb_tar)
+                root
+                | "ArchivePath" >> beam.Create([self._path])
+                | beam.FlatMap(_read_aclimdb_tar, self._unlabeled)
             )
         pattern = FileSystems.join(self._path, "*", "*", "*.txt")
+        unlabeled = self._unlabeled
         return (
             root
             | fileio.MatchFiles(pattern)
+            | "ReviewsAsked" >> beam.Filter(lambda f: _is_aclimdb_review(f.path, unlabeled))
             | fileio.ReadMatches()
             | beam.Map(lambda f: _aclimdb_record(f.metadata.path, f.read()))
         )
@@ -252,14 +301,24 @@ def _delimited_records(readable, kind: str, config: IngestConfig, split: str | N
             if not isinstance(row, dict):
                 yield _record(None, None, split, position)
                 continue
+        label = _undecoded(row.get(config.label_field))
+        record_split = split or _undecoded(str(row.get(config.split_field, "")).strip().lower())
         yield _record(
             _undecoded(row.get(config.text_field)),
-            _undecoded(row.get(config.label_field)),
-            split or _undecoded(str(row.get(config.split_field, "")).strip().lower()),
+            label,
+            _delimited_split(record_split, label, config.unlabeled),
             position,
             # Ids are only reported, so undecodable bytes in them are escaped, not quarantined.
             str(row.get(F.ID_KEY) or "").encode("utf-8", "backslashreplace").decode(),
         )
+
+
+def _delimited_split(split: Any, label: Any, unlabeled: bool) -> Any:
+    """The split of a csv/jsonl record: with --unlabeled, an empty label outside test makes it
+    unlabeled (a test review never feeds the unlabeled text)."""
+    if unlabeled and split == "train" and has_no_label(label):
+        return F.UNLABELED_SPLIT
+    return split
 
 
 class ReadDelimited(beam.PTransform):
@@ -272,9 +331,10 @@ class ReadDelimited(beam.PTransform):
     def expand(self, root):
         if not tf.io.gfile.isdir(self._path):
             return self._read(root, self._path, None)
+        splits = _SOURCE_SPLITS if self._config.unlabeled else F.SOURCE_SPLITS
         reads = [
             self._read(root, FileSystems.join(self._path, f"{split}*.{self._kind}"), split)
-            for split in F.SOURCE_SPLITS
+            for split in splits
         ]
         return reads | beam.Flatten()
 
@@ -293,10 +353,14 @@ def read_source(root, config: IngestConfig):
     source: Source = config.parsed_source
     if source.kind == "tfds":
         return root | "ReadTfds" >> ReadTfds(
-            source.location, config.data_dir, config.text_field, config.label_field
+            source.location,
+            config.data_dir,
+            config.text_field,
+            config.label_field,
+            config.unlabeled,
         )
     if source.kind == "aclimdb":
-        return root | "ReadAclImdb" >> ReadAclImdb(source.location)
+        return root | "ReadAclImdb" >> ReadAclImdb(source.location, config.unlabeled)
     return root | f"Read{source.kind.title()}" >> ReadDelimited(
         source.kind, source.location, config
     )
@@ -310,7 +374,8 @@ def _sample_key(example: dict) -> float:
 
 
 def assign_split(example: dict, eval_fraction: float) -> dict:
-    """train or eval for the source's train split (by a hash of the text), test stays test."""
+    """train or eval for the source's train split (by a hash of the text); test and unlabeled
+    stay as they are."""
     if example["split"] == "train" and stable_fraction(example[F.TEXT_KEY], "eval") < eval_fraction:
         # Keyed on the text alone so duplicate reviews land in the same split.
         return dict(example, split="eval")
@@ -326,10 +391,10 @@ class SplitExamples(beam.PTransform):
 
     def expand(self, examples):
         by_source_split = examples | "BySourceSplit" >> beam.Partition(
-            lambda example, _: F.SOURCE_SPLITS.index(example["split"]), len(F.SOURCE_SPLITS)
+            lambda example, _: _SOURCE_SPLITS.index(example["split"]), len(_SOURCE_SPLITS)
         )
         capped = []
-        for name, pcoll in zip(F.SOURCE_SPLITS, by_source_split, strict=True):
+        for name, pcoll in zip(_SOURCE_SPLITS, by_source_split, strict=True):
             if self._max_examples:
                 # The smallest hashes: a deterministic, label-independent sample of the split.
                 pcoll = (
@@ -344,16 +409,18 @@ class SplitExamples(beam.PTransform):
             | "FlattenSampled" >> beam.Flatten()
             | "AssignSplit" >> beam.Map(assign_split, self._eval_fraction)
             | "ByOutputSplit"
-            >> beam.Partition(lambda example, _: F.SPLITS.index(example["split"]), len(F.SPLITS))
+            >> beam.Partition(
+                lambda example, _: F.REVIEW_SPLITS.index(example["split"]), len(F.REVIEW_SPLITS)
+            )
         )
-        return dict(zip(F.SPLITS, partitions, strict=True))
+        return dict(zip(F.REVIEW_SPLITS, partitions, strict=True))
 
 
 def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
     """Adds the whole ingest graph to a pipeline (separate from running it, for tests)."""
     records = read_source(root, config)
     validated = records | "Validate" >> beam.ParDo(
-        ValidateRecords(config.source, config.max_text_bytes)
+        ValidateRecords(config.source, config.max_text_bytes, config.unlabeled)
     ).with_outputs(QUARANTINE, main="accepted")
     deduplicated = validated.accepted | "DropDuplicateIds" >> DropDuplicateIds(config.source)
     splits = deduplicated.unique | "Split" >> SplitExamples(
@@ -366,4 +433,4 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
         validated[QUARANTINE],
         deduplicated[QUARANTINE],
     ) | "AllQuarantined" >> beam.Flatten()
-    write_quarantine_and_counts(quarantine, count_keys, output_dir)
+    write_quarantine_and_counts(quarantine, count_keys, output_dir, F.REVIEW_SPLITS)

@@ -1,7 +1,8 @@
 """What ingest does the same for every task: quarantine lines, writing the splits, the counts.
 
 Output layout under `output_dir`, whatever the task:
-    {train,eval,test}/examples-*.tfrecord.gz   tf.Examples (components/common/examples.py)
+    {train,eval,test}/examples-*.tfrecord.gz   tf.Examples (components/common/examples.py);
+                                               sentiment also writes unlabeled/
     quarantine/records-*.jsonl                 records set aside: source, position, reason,
                                                and what the task shows of the record
     counts.json                                records read, written per split, quarantined per
@@ -85,10 +86,11 @@ def write_json_file(
     )
 
 
-def summarize_counts(raw: dict) -> dict:
-    """Counts that reconcile: read = written + quarantined + left out by --max-examples."""
+def summarize_counts(raw: dict, splits: Sequence[str] = F.SPLITS) -> dict:
+    """Counts that reconcile: read = written (to each of `splits`) + quarantined + left out by
+    --max-examples."""
     reasons = {key.split("/", 1)[1]: n for key, n in raw.items() if key.startswith("quarantine/")}
-    written = {split: raw.get(split, 0) for split in F.SPLITS}
+    written = {split: raw.get(split, 0) for split in splits}
     read = raw.get("read", 0)
     quarantined = sum(reasons.values())
     return {
@@ -100,8 +102,11 @@ def summarize_counts(raw: dict) -> dict:
     }
 
 
-def write_quarantine_and_counts(quarantine, count_keys: list, output_dir: str) -> None:
-    """Writes the quarantined records with their reasons, and counts.json.
+def write_quarantine_and_counts(
+    quarantine, count_keys: list, output_dir: str, splits: Sequence[str] = F.SPLITS
+) -> None:
+    """Writes the quarantined records with their reasons, and counts.json (written per split
+    of `splits`).
 
     `count_keys` are PCollections of one key per record read ("read") and per written record
     (its split); each quarantined record adds `quarantine/<reason>`, so the counts reconcile
@@ -123,7 +128,7 @@ def write_quarantine_and_counts(quarantine, count_keys: list, output_dir: str) -
         | "FlattenCounts" >> beam.Flatten()
         | "Count" >> beam.combiners.Count.PerElement()
         | "ToDict" >> beam.combiners.ToDict()
-        | "Summarize" >> beam.Map(summarize_counts)
+        | "Summarize" >> beam.Map(summarize_counts, splits)
     )
     write_json_file(counts, output_dir, COUNTS_FILE, "Counts", sort_keys=False)
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from components.common import features as F
 from components.common.config import ConfigError, TrainConfig, TransformConfig
@@ -67,7 +68,7 @@ def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, 
     )
     config = TrainConfig(embedding_dim=4, units=4, dense_units=4, embedding_init="ppmi-svd")
 
-    model = sentiment_model(config, transform_config, train_ids)
+    model = sentiment_model(config, transform_config, train_ids, _unlabeled_not_read)
     expected = ppmi_svd_vectors(train_ids.numpy(), 24, 4, config.seed)
     np.testing.assert_array_equal(model.get_layer(EMBEDDING_LAYER).get_weights()[0], expected)
 
@@ -78,3 +79,32 @@ def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, 
     assert info["train_config"]["embedding_init"] == "ppmi-svd"
     with pytest.raises(ConfigError, match="--embedding-init='glove'"):
         TrainConfig(embedding_init="glove")
+
+
+def _unlabeled_not_read():
+    raise AssertionError("the unlabeled reviews were read though --embedding-text is train")
+
+
+def test_ppmi_svd_from_train_and_unlabeled_text_counts_both(transformed):
+    transform_config = TransformConfig(vocab_size=24, max_seq_len=40)  # The fixture's.
+    train_ids, _ = in_memory(
+        transformed_dataset(transformed["data"], transformed["graph"], "train"), "train"
+    )
+    unlabeled = tf.constant(np.random.default_rng(0).integers(2, 24, (60, 40)), tf.int64)
+    config = TrainConfig(
+        embedding_dim=4,
+        units=4,
+        dense_units=4,
+        embedding_init="ppmi-svd",
+        embedding_text="train+unlabeled",
+    )
+    model = sentiment_model(config, transform_config, train_ids, lambda: unlabeled)
+    both = np.concatenate([train_ids.numpy(), unlabeled.numpy()])
+    np.testing.assert_array_equal(
+        model.get_layer(EMBEDDING_LAYER).get_weights()[0],
+        ppmi_svd_vectors(both, 24, 4, config.seed),
+    )
+    assert not np.allclose(
+        model.get_layer(EMBEDDING_LAYER).get_weights()[0],
+        ppmi_svd_vectors(train_ids.numpy(), 24, 4, config.seed),
+    )
