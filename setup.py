@@ -15,6 +15,9 @@ INSTALL_REQUIRES = [
     "importlib_resources==7.1.0",  # tensorflow-datasets imports it without declaring it.
     "matplotlib==3.11.2",  # The report's plots and the forecast plot.
     "tensorboard==2.21.0",  # Writes and shows the training logs; tensorflow no longer brings it.
+    # `lstm-pipeline serve`: KServe's model server. It wants pandas<3 and psutil<6, which
+    # nothing else here needs newer (tfx-bsl: pandas>=2.0; tensorflow-datasets: any psutil).
+    "kserve==0.21.0",
     "rich==15.0.0",  # The local run's console: step lines, the training bar, the result table.
 ]
 

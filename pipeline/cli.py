@@ -1,4 +1,5 @@
-"""`lstm-pipeline`: run the pipeline locally, list runs, compile or submit it, or predict.
+"""`lstm-pipeline`: run the pipeline locally, list runs, compile or submit it, predict with or
+serve an exported model.
 
 Options of `run` are the stage configs' fields (defaults and help come from there; `--task
 forecast` changes a few defaults, such as `--source sine:`). Arguments after `--` go unchanged to
@@ -23,6 +24,7 @@ from components.common.config import (
     STAGE_CONFIGS,
     ConfigError,
     PipelineConfig,
+    ServeConfig,
     TaskConfig,
     task_defaults,
 )
@@ -185,6 +187,15 @@ def build_parser(
         help="an exported SavedModel, or its parent folder (the newest version is used)",
     )
     predict_parser.add_argument("texts", nargs="*", help="texts to classify (default: stdin lines)")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve an exported model over HTTP (KServe v1 and v2 protocols)",
+        description="Serves an exported model with KServe's model server until SIGTERM or "
+        "Ctrl-C, which let requests in flight finish.",
+        allow_abbrev=False,
+    )
+    _add_dataclass_options(serve_parser, ServeConfig, "serve options")
     return parser
 
 
@@ -308,6 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pipeline.runs import print_runs
 
             print_runs(args.output_dir)
+        elif args.command == "serve":
+            config = _from_args(ServeConfig, args)
+            # Imported here, after the options are checked: KServe and TensorFlow take seconds
+            # to import.
+            from components.serve.server import run_server
+
+            run_server(config)
         else:
             texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
             predict(args.model_dir, texts)

@@ -1,5 +1,6 @@
 """Every kustomize overlay renders and validates against Kubernetes schemas, offline."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,13 +9,16 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from pipeline.cli import build_parser
+
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir())
 KUBERNETES_VERSION = "1.32"
 STORAGE_SCHEMES = {"local-minio": "s3://", "cloud": "gs://"}
 
 
-def render(overlay: str) -> list[dict]:
+def render(overlay: str | Path) -> list[dict]:
+    """The resources of an overlay (by name) or of any kustomization folder (by path)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.fail("kubectl (with its built-in kustomize) is needed to render the manifests")
@@ -33,6 +37,7 @@ def predictor_pod(inference_service: dict) -> dict:
     model = dict(predictor["model"])
     model.pop("modelFormat")
     model.pop("storageUri")
+    model.pop("runtime", None)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -42,6 +47,16 @@ def predictor_pod(inference_service: dict) -> dict:
             "securityContext": predictor["securityContext"],
             "containers": [{"name": "kserve-container", "image": "tensorflow/serving", **model}],
         },
+    }
+
+
+def runtime_pod(serving_runtime: dict) -> dict:
+    """The pod a ServingRuntime's containers run in, to validate them with the Pod schema."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "runtime"},
+        "spec": {"containers": serving_runtime["spec"]["containers"]},
     }
 
 
@@ -61,6 +76,8 @@ def test_overlay_renders_and_validates(overlay):
     for resource in resources:
         if resource["kind"] == "InferenceService":
             resource = predictor_pod(resource)
+        elif resource["kind"] == "ServingRuntime":
+            resource = runtime_pod(resource)
         kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
     assert all(
         r["metadata"].get("namespace") == "lstm-pipeline"
@@ -96,3 +113,43 @@ def test_least_privilege_non_root_and_no_credentials(overlay):
     assert container_security["capabilities"]["drop"] == ["ALL"]
     assert container_security["readOnlyRootFilesystem"] is True
     assert container_security["allowPrivilegeEscalation"] is False
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_server_component_makes_our_runtime_the_predictor(tmp_path, overlay):
+    # kustomize takes only relative paths to other kustomizations.
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(MANIFESTS / "overlays" / overlay, tmp_path)],
+                "components": [
+                    os.path.relpath(MANIFESTS / "components" / "lstm-pipeline-server", tmp_path)
+                ],
+            }
+        )
+    )
+    resources = {(r["kind"], r["metadata"]["name"]): r for r in render(tmp_path)}
+    predictor = resources["InferenceService", "lstm-sentiment"]["spec"]["predictor"]
+    assert predictor["model"]["runtime"] == "lstm-pipeline-server"
+    runtime = resources["ServingRuntime", "lstm-pipeline-server"]["spec"]
+    assert runtime["supportedModelFormats"][0]["name"] == predictor["model"]["modelFormat"]["name"]
+    (container,) = runtime["containers"]
+    # KServe puts the InferenceService's name where the runtime says {{.Name}}.
+    args = [arg.replace("{{.Name}}", "lstm-sentiment") for arg in container["args"]]
+    options = build_parser().parse_args(container["command"][1:] + args)
+    assert options.command == "serve" and options.model_dir == "/mnt/models"
+    assert options.model_name == "lstm-sentiment" and options.host == "0.0.0.0"
+    assert options.port == container["ports"][0]["containerPort"]
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/v2/health/ready",
+        "port": options.port,
+    }
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/v2/health/live",
+        "port": options.port,
+    }
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True and security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]

@@ -7,6 +7,7 @@ the components all take their defaults from the dataclass fields below.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from components.common import features as F
@@ -488,3 +489,42 @@ def task_defaults(task: str) -> PipelineConfig:
         for stage, fields in TASK_DEFAULTS[TaskConfig(task).task].items()
     }
     return PipelineConfig(task=TaskConfig(task), **stages)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Serve: an exported model behind KServe's model server (`lstm-pipeline serve`).
+
+    Attributes:
+        model_dir: an export destination in TF Serving's layout (`<dir>/<version>/`: the newest
+            version is served, and a newer one written there later replaces it), or one
+            version folder (served as it is).
+        model_name: the name in the request paths, e.g. /v1/models/NAME:predict.
+        host: address to listen on; 0.0.0.0 for every interface (as in a container).
+        port: HTTP port.
+        max_body_bytes: requests with a larger body are refused (413) before they are read.
+        poll_seconds: how often the export destination is checked for a newer version
+            (TF Serving checks every second); 0 never checks.
+        grace_seconds: on SIGTERM, how long requests in flight may take to finish.
+    """
+
+    model_dir: str
+    model_name: str = "lstm-sentiment"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 10_000_000
+    poll_seconds: float = 1.0
+    grace_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        _require(bool(self.model_dir), "model_dir", self.model_dir, "a folder")
+        _require(
+            re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.model_name) is not None,
+            "model_name",
+            self.model_name,
+            "letters, digits, '_', '.' and '-', starting with a letter or digit",
+        )
+        _require(0 <= self.port <= 65535, "port", self.port, "0 to 65535 (0: any free port)")
+        _require(self.max_body_bytes >= 1, "max_body_bytes", self.max_body_bytes, "1 or more")
+        _require(self.poll_seconds >= 0, "poll_seconds", self.poll_seconds, "0 (never) or more")
+        _require(self.grace_seconds >= 0, "grace_seconds", self.grace_seconds, "0 or more")
