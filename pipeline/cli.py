@@ -1,8 +1,9 @@
-"""`lstm-pipeline`: run the pipeline locally, list runs, compile or submit it, predict with or
-serve an exported model.
+"""`lstm-pipeline`: run the pipeline locally, list runs, compile or submit it, build its image,
+predict with or serve an exported model.
 
 Options of `run` are the stage configs' fields (defaults and help come from there; `--task
-forecast` changes a few defaults, such as `--source sine:`). Arguments after `--` go unchanged to
+forecast` changes a few defaults, such as `--source sine:`, and `--preset` names a set of them;
+options given explicitly override both). Arguments after `--` go unchanged to
 every Beam step, e.g. `-- --runner=DataflowRunner --project=P`.
 """
 
@@ -30,11 +31,14 @@ from components.common.config import (
 )
 from pipeline.compile import compile_pipeline
 from pipeline.deployment import DeploymentOptions
+from pipeline.image import ImageError
 from pipeline.submit import TOKEN_ENV, SubmitOptions, parse_params, submit
 
 # Command-line names that differ from the config field they set.
 _OPTION_NAMES = {"model_type": "model"}
 PREDICT_BATCH_SIZE = 256
+# How `run` executes steps: subprocesses of this environment, or containers of the image.
+RUNNERS = ("subprocess", "docker")
 
 
 def _spelled_out(text: str, module) -> str:
@@ -145,6 +149,19 @@ def build_parser(
         help="reuse outputs of earlier runs in --output-dir whose inputs and parameters are "
         "unchanged, and resume interrupted training (default: on)",
     )
+    run_parser.add_argument(
+        "--runner",
+        choices=RUNNERS,
+        default=RUNNERS[0],
+        help="subprocess: each step is a process of this Python environment; docker: each step "
+        "runs in the component image as its non-root user (default: subprocess)",
+    )
+    run_parser.add_argument(
+        "--image",
+        default="",
+        help="with --runner docker, the image the steps run in (default: this source's image, "
+        "built first when missing)",
+    )
     for stage, cls in STAGE_CONFIGS.items():
         _add_dataclass_options(run_parser, cls, f"{stage} options", getattr(defaults, stage))
 
@@ -178,6 +195,30 @@ def build_parser(
     )
     _add_dataclass_options(submit_parser, DeploymentOptions, "cluster options")
 
+    image_parser = commands.add_parser(
+        "image", help="build the component image every step runs in", allow_abbrev=False
+    )
+    image_commands = image_parser.add_subparsers(dest="image_command", required=True)
+    build_image_parser = image_commands.add_parser(
+        "build",
+        help="build components/Dockerfile (and, where no registry is reachable, a local base)",
+        description="Builds the image as lstm-pipeline:<version>-<hash of its build inputs> and "
+        "prints it; `run --runner docker` uses that tag.",
+        allow_abbrev=False,
+    )
+    build_image_parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        help="a further tag, e.g. REGISTRY/lstm-pipeline:0.1.0 (repeatable)",
+    )
+    build_image_parser.add_argument(
+        "--base-image",
+        default="",
+        help="the image to build on (default: the Dockerfile's official Python 3.11 slim image, "
+        "pinned by digest; when it cannot be pulled, a Debian 12 base made with debootstrap)",
+    )
+
     predict_parser = commands.add_parser(
         "predict", help="classify texts with an exported model", allow_abbrev=False
     )
@@ -200,16 +241,18 @@ def build_parser(
 
 
 def defaults_for(argv: Sequence[str]) -> PipelineConfig:
-    """The defaults of the task that `--task` in `argv` names (sentiment without one).
+    """The defaults of the task and preset that `--task` and `--preset` in `argv` name
+    (sentiment's own defaults without them).
 
-    An unknown task gets sentiment's defaults here; building TaskConfig from the parsed
-    arguments then reports it like any bad value.
+    An unknown task or preset gets sentiment's defaults here; building TaskConfig from the
+    parsed arguments then reports it like any bad value.
     """
     pre_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre_parser.add_argument("--task", default=TaskConfig().task)
-    task = pre_parser.parse_known_args(argv)[0].task
+    pre_parser.add_argument("--preset", default=TaskConfig().preset)
+    known = pre_parser.parse_known_args(argv)[0]
     try:
-        return task_defaults(task)
+        return task_defaults(known.task, known.preset)
     except ConfigError:
         return PipelineConfig()
 
@@ -222,21 +265,63 @@ def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
-def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+def _batches(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
 
 
-def predict(model_dir: str, texts: Iterable[str], out=sys.stdout) -> None:
-    """Prints one JSON line per text, streaming in batches so memory stays flat."""
+def stdin_texts(lines: Iterable[bytes]) -> Iterator[tuple[dict, str | None]]:
+    """(where, the text or None) per line of bytes: a text is what precedes a line feed (and a
+    carriage return before it), decoded as UTF-8; `where` names the line for an error."""
+    for number, line in enumerate(lines, 1):
+        line = line.removesuffix(b"\n").removesuffix(b"\r")
+        try:
+            yield {"line": number}, line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield (
+                {
+                    "line": number,
+                    "error": f"not UTF-8: byte {line[error.start]:#04x} at byte {error.start + 1}",
+                },
+                None,
+            )
+
+
+def argument_texts(texts: Sequence[str]) -> Iterator[tuple[dict, str | None]]:
+    """(where, the text or None) per command-line text; bytes the locale could not decode
+    reach Python as lone surrogates, which no model input can hold."""
+    for number, text in enumerate(texts, 1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            yield {"argument": number, "error": f"not UTF-8 at character {error.start + 1}"}, None
+        else:
+            yield {"argument": number}, text
+
+
+def load_text_classifier(model_dir: str):
+    """The serving signature of the text classifier exported under `model_dir`.
+
+    Raises ConfigError naming the problem when `model_dir` holds no loadable text classifier.
+    """
     # Imported here, not at the top: TensorFlow takes seconds to import, which every other
     # command (and --help) would pay.
     import tensorflow as tf
 
     from components.common.serving import resolve_version_dir
 
-    serve = tf.saved_model.load(resolve_version_dir(model_dir)).signatures[F.SERVING_SIGNATURE]
+    if not tf.io.gfile.isdir(model_dir):
+        problem = "a file, not a folder" if tf.io.gfile.exists(model_dir) else "no such folder"
+        raise ConfigError(f"--model-dir={model_dir!r} is not allowed: {problem}")
+    try:
+        model = tf.saved_model.load(resolve_version_dir(model_dir))
+        serve = model.signatures[F.SERVING_SIGNATURE]
+    except Exception as error:  # Whatever a broken model raises, the folder is the cause.
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(
+            f"--model-dir={model_dir!r} is not allowed: no loadable SavedModel ({reason})"
+        ) from error
     inputs = serve.structured_input_signature[1]
     if F.SERVING_INPUT_KEY not in inputs:
         raise ConfigError(
@@ -244,13 +329,41 @@ def predict(model_dir: str, texts: Iterable[str], out=sys.stdout) -> None:
             f"{F.SERVING_INPUT_KEY!r}; predict classifies text (a forecaster serves through "
             "saved_model_cli or TF Serving)"
         )
-    for batch in _batches(texts, PREDICT_BATCH_SIZE):
-        outputs = serve(**{F.SERVING_INPUT_KEY: tf.constant(batch)})
-        probabilities = outputs[F.SERVING_PROBABILITY_KEY].numpy()
-        labels = outputs[F.SERVING_LABEL_KEY].numpy()
-        for text, probability, label in zip(batch, probabilities, labels, strict=True):
-            record = {"text": text, "probability": float(probability), "label": label.decode()}
+    return serve
+
+
+def predict(model_dir: str, inputs: Iterable[tuple[dict, str | None]], out=sys.stdout) -> int:
+    """Prints one JSON line per input, streaming in batches so memory stays flat.
+
+    `inputs` are (where, text) pairs as `stdin_texts` and `argument_texts` make them; an input
+    without a text prints its `where` (with an `error`) in its place and the rest go on.
+    Returns how many inputs failed.
+    """
+    # Imported here, not at the top: see load_text_classifier.
+    import tensorflow as tf
+
+    serve = load_text_classifier(model_dir)
+    failed = 0
+    for batch in _batches(inputs, PREDICT_BATCH_SIZE):
+        texts = [text for _, text in batch if text is not None]
+        if texts:
+            outputs = serve(**{F.SERVING_INPUT_KEY: tf.constant(texts)})
+            results = iter(
+                zip(
+                    outputs[F.SERVING_PROBABILITY_KEY].numpy(),
+                    outputs[F.SERVING_LABEL_KEY].numpy(),
+                    strict=True,
+                )
+            )
+        for where, text in batch:
+            if text is None:
+                failed += 1
+                record = where
+            else:
+                probability, label = next(results)
+                record = {"text": text, "probability": float(probability), "label": label.decode()}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return failed
 
 
 def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
@@ -271,12 +384,21 @@ def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
         print_rows,
         result_rows,
     )
-    from pipeline.local import run_local
+    from pipeline.local import check_before_running, run_local
 
+    image = ""
+    if args.runner == "docker":
+        from pipeline.image import ensure_image
+
+        # Before a build that may take minutes: the source and output folder are usable.
+        check_before_running(config, os.path.abspath(args.output_dir))
+        image = ensure_image(args.image)
+    elif args.image:
+        raise ConfigError(f"--image={args.image!r} is not allowed: it is for --runner docker only")
     console = Console(stderr=True)
     live = console.is_terminal and not console.is_dumb_terminal and not os.environ.get("CI")
     display = (PlainDisplay if args.verbose or not live else LiveDisplay)(console, args.verbose)
-    summary = run_local(config, args.output_dir, args.reuse, display)
+    summary = run_local(config, args.output_dir, args.reuse, display, image)
     if summary["status"] == "failed":
         failure = summary["failure"]
         if not args.verbose:  # Verbose has streamed the whole log already.
@@ -302,17 +424,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         if args.command == "compile":
-            defaults = task_defaults(_from_args(TaskConfig, args).task)
+            task_config = _from_args(TaskConfig, args)
+            defaults = task_defaults(task_config.task, task_config.preset)
             compile_pipeline(args.output, defaults, _from_args(DeploymentOptions, args))
             print(f"wrote {args.output}")
         elif args.command == "submit":
-            defaults = task_defaults(_from_args(TaskConfig, args).task)
+            task_config = _from_args(TaskConfig, args)
+            defaults = task_defaults(task_config.task, task_config.preset)
             params = parse_params(args.param, defaults)
             options = _from_args(SubmitOptions, args, params=params)
             result = submit(options, _from_args(DeploymentOptions, args), defaults)
             print(json.dumps(result))
             if result.get("state", "SUCCEEDED") != "SUCCEEDED":
                 return 1
+        elif args.command == "image":
+            from pipeline.image import build_image
+
+            built = build_image(args.tag, args.base_image or None)
+            print(json.dumps({"image": built.tags[0], **dataclasses.asdict(built)}))
         elif args.command == "run":
             return _run(args, config_from_args(args, beam_args))
         elif args.command == "runs":
@@ -327,11 +456,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_server(config)
         else:
-            texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
-            predict(args.model_dir, texts)
+            texts = argument_texts(args.texts) if args.texts else stdin_texts(sys.stdin.buffer)
+            failed = predict(args.model_dir, texts)
+            if failed:
+                print(f"lstm-pipeline: {failed} input(s) could not be read", file=sys.stderr)
+                return 1
     except ConfigError as error:
         print(f"lstm-pipeline: error: {error}", file=sys.stderr)
         return 2
+    except ImageError as error:
+        print(f"lstm-pipeline: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -92,8 +92,9 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict, local: b
     """Adds the task's steps to the pipeline being defined; each step's component gets the
     pipeline `parameters` named like its inputs, and the task where it takes one.
 
-    For a `local` run (kfp.local, one process per step here) the steps get no display names,
-    resources, retries or security context: kfp.local has no use for them and warns about each.
+    For a `local` run (kfp.local) the steps get only the image (the one the docker runner
+    starts; the subprocess runner ignores it): no display names, resources, retries or security
+    context, which kfp.local has no use for and warns about.
     """
     spec = TASKS[task]
     values = {**parameters, "task": task}
@@ -104,7 +105,9 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict, local: b
             key: value for key, value in values.items() if key in component.component_spec.inputs
         }
         step_task = component(**taken, **artifacts)
-        if not local:
+        if local:
+            step_task.set_container_image(options.image)
+        else:
             step_task.set_display_name(spec.display_names[name])
             _deploy(step_task, name, options)
         return step_task
@@ -186,6 +189,7 @@ def _sentiment_pipeline(options: DeploymentOptions, defaults: PipelineConfig, lo
         learning_rate_decay: float = train.learning_rate_decay,
         patience: int = train.patience,
         seed: int = train.seed,
+        memory_budget_mb: int = train.memory_budget_mb,
         accuracy_threshold: float = evaluate.accuracy_threshold,
         max_regression: float = evaluate.max_regression,
         export_dir: str = evaluate.export_dir,
@@ -223,6 +227,7 @@ def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig, loc
         lookback: int = window.lookback,
         horizon: int = window.horizon,
         scaling: str = window.scaling,
+        forecast_target: str = window.forecast_target,
         model_types: list = list(train.model_types),  # noqa: B006 - as beam_args
         epochs: int = train.epochs,
         batch_size: int = train.batch_size,
@@ -234,6 +239,7 @@ def _forecast_pipeline(options: DeploymentOptions, defaults: PipelineConfig, loc
         learning_rate_decay: float = train.learning_rate_decay,
         patience: int = train.patience,
         seed: int = train.seed,
+        memory_budget_mb: int = train.memory_budget_mb,
         max_rmse_ratio: float = evaluate.max_rmse_ratio,
         max_regression: float = evaluate.max_regression,
         export_dir: str = evaluate.export_dir,

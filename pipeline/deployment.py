@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.common.config import ConfigError
+from components.common.config import ConfigError, require_plain_numbers
 from components.common.images import DEFAULT_IMAGE
 
 
@@ -76,6 +76,7 @@ class DeploymentOptions:
     max_parallel_trainings: int = 0
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         if not self.image or any(c.isspace() for c in self.image):
             raise ConfigError(f"--image={self.image!r} is not allowed: an image reference")
         if self.train_gpus < 0:

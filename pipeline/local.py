@@ -1,20 +1,26 @@
 """Runs the pipeline DAG on this machine with kfp.local, then writes run_summary.json.
 
-kfp.local's SubprocessRunner executes each step as a subprocess of this Python environment, in
-DAG order, honouring dsl.If; Beam steps use the local runner unless beam_args name another.
+kfp.local's SubprocessRunner executes each step as a subprocess of this Python environment, or
+its DockerRunner in the component image (pipeline/docker_runner.py), in DAG order, honouring
+dsl.If; Beam steps use the local runner unless beam_args name another.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import glob
 import html
 import logging
 import os
-import tempfile
+import secrets
+import shutil
+import socket
 import time
+import uuid
 import warnings
+from collections.abc import Iterator
 
 import tensorflow as tf
 from kfp import local
@@ -30,18 +36,24 @@ from components.common.artifacts import (
 )
 from components.common.config import FORECAST, ConfigError, PipelineConfig
 from components.common.encoder import read_pretrain_summary
-from components.common.io import read_json, write_json
+from components.common.io import INCOMPLETE_SUFFIX, read_json, write_json
+from components.common.lifetime import RUN_PROCESS_ENV, run_process_marker
 from components.ingest.forecast import check_csv_columns
+from components.ingest.sentiment import check_delimited_headers
 from pipeline.console import PlainDisplay, StepLogRouter, StepRun
 from pipeline.dag import create_pipeline, pipeline_arguments, step_task_names
 from pipeline.deployment import DeploymentOptions
+from pipeline.docker_runner import docker_runner, with_absolute_paths
 
 SUMMARY_FILE = "run_summary.json"
 ARTIFACTS_DIR = "artifacts"
 CACHE_DIR = "cache"
 LOGS_DIR = "logs"
+LOCK_FILE = ".lock"
 # kfp.local writes each task's results, artifact metadata included, to this file in its folder.
 EXECUTOR_OUTPUT_FILE = "executor_output.json"
+
+logger = logging.getLogger(__name__)
 
 
 def _task_outputs(task_dir: str) -> dict:
@@ -160,14 +172,93 @@ def check_before_running(config: PipelineConfig, output_dir: str) -> None:
         )
     if source.kind == "csv" and config.task.task == FORECAST:
         check_csv_columns(source.location, config.ingest.source, config.series)
+    elif source.kind == "csv":
+        check_delimited_headers(config.ingest)
+    require_writable("output_dir", output_dir)
+    if config.evaluate.export_dir:
+        require_writable("export_dir", config.evaluate.export_dir)
+
+
+def require_writable(option: str, directory: str) -> None:
+    """Raises ConfigError unless a file can be written in `directory` (made if missing), local
+    or an object store's, so a step that writes there late does not fail after the work."""
+    probe = f"{directory.rstrip('/')}/.write-probe-{uuid.uuid4().hex}"
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as error:
+        tf.io.gfile.makedirs(directory)
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("probe")
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "message", None) or error
         raise ConfigError(
-            f"--output-dir={output_dir!r} is not allowed: cannot write there ({error.strerror})"
+            f"--{option.replace('_', '-')}={directory!r} is not allowed: cannot write there "
+            f"({reason})"
         ) from error
+
+
+def new_run_id() -> str:
+    """An id for one run, unique within an output folder: its start time and a random tail."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def output_dir_lock(output_dir: str, run_id: str) -> Iterator[None]:
+    """Holds `output_dir` for run `run_id`; raises ConfigError naming the holder if another
+    run holds it, so two runs never mix their artifacts, cache, logs and summary.
+
+    The lock is an flock on `output_dir/.lock`, which the kernel releases however the process
+    ends, so a killed run leaves no stale lock behind. (Network file systems may not honour
+    flock; a shared output folder there is not guarded.)
+    """
+    path = os.path.join(output_dir, LOCK_FILE)
+    with open(path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another run that is starting"
+            raise ConfigError(
+                f"--output-dir={output_dir!r} is not allowed: it is in use by {holder}; "
+                "wait for that run to end or choose another --output-dir"
+            ) from None
+        lock.truncate(0)
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        lock.write(f"run {run_id} (pid {os.getpid()} on {socket.gethostname()}, since {started})")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+
+
+@contextlib.contextmanager
+def steps_end_with_this_process() -> Iterator[None]:
+    """Names this process to the steps it starts, which end when it ends (common/lifetime.py)."""
+    earlier = os.environ.get(RUN_PROCESS_ENV)
+    os.environ[RUN_PROCESS_ENV] = run_process_marker()
+    try:
+        yield
+    finally:
+        if earlier is None:
+            del os.environ[RUN_PROCESS_ENV]
+        else:
+            os.environ[RUN_PROCESS_ENV] = earlier
+
+
+def remove_stale_incomplete(output_dir: str) -> None:
+    """Removes the `.incomplete` folders that killed steps of earlier runs left behind.
+
+    Only a run holding the output folder calls this, so no step is writing into them.
+    """
+    removed = []
+    for top in (ARTIFACTS_DIR, CACHE_DIR):
+        for folder, subfolders, _ in os.walk(os.path.join(output_dir, top)):
+            for name in [name for name in subfolders if name.endswith(INCOMPLETE_SUFFIX)]:
+                shutil.rmtree(os.path.join(folder, name))
+                subfolders.remove(name)
+                removed.append(os.path.join(folder, name))
+    if removed:
+        logger.info("removed %d folder(s) that killed steps left incomplete", len(removed))
 
 
 def _bring_the_model_first(pipeline_spec) -> None:
@@ -233,41 +324,63 @@ def _copy_report(report_page: str, destination: str, log_paths: list[str]) -> No
         destination_file.write(page)
 
 
-def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True, display=None) -> dict:
+def run_local(
+    config: PipelineConfig,
+    output_dir: str,
+    reuse: bool = True,
+    display=None,
+    image: str = "",
+) -> dict:
     """Runs the whole DAG with artifacts under `output_dir` and returns the run summary.
 
     With `reuse`, steps whose inputs and parameters match an earlier run under the same
     `output_dir` copy that run's outputs (kept in `output_dir/cache`) instead of recomputing.
-    Each step's output goes to its own log under `output_dir/logs/<started>/`; `display` (a
+    With `image`, every step runs in that container image (DockerRunner), else in this
+    Python environment (SubprocessRunner).
+    Each step's output goes to its own log under `output_dir/logs/<run id>/`; `display` (a
     pipeline.console display; plain lines on stderr by default) shows the run. A failed step
     does not raise: the summary's status is "failed" and `error` names the step and its error.
+    One run at a time holds `output_dir` (a second one raises ConfigError naming the first);
+    each keeps its artifacts in `artifacts/<run id>/`.
     """
     output_dir = os.path.abspath(output_dir)
     check_before_running(config, output_dir)
-    pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR)
-    os.makedirs(pipeline_root, exist_ok=True)
-    earlier_runs = set(os.listdir(pipeline_root))
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=pipeline_root,
-        raise_on_error=True,
-    )
+    run_id = new_run_id()
+    with output_dir_lock(output_dir, run_id), steps_end_with_this_process():
+        remove_stale_incomplete(output_dir)
+        return _run_holding_output_dir(config, output_dir, reuse, display, image, run_id)
+
+
+def _run_holding_output_dir(
+    config: PipelineConfig, output_dir: str, reuse: bool, display, image: str, run_id: str
+) -> dict:
+    # A pipeline root of the run's own: kfp.local names the run's folder in it by the time.
+    pipeline_root = os.path.join(output_dir, ARTIFACTS_DIR, run_id)
+    os.makedirs(pipeline_root)
+    cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
+    if image:
+        config = with_absolute_paths(config)
+        runner = docker_runner(config, output_dir, pipeline_root, cache_dir)
+    else:
+        runner = local.SubprocessRunner(use_venv=False)
+    local.init(runner=runner, pipeline_root=pipeline_root, raise_on_error=True)
     started = datetime.datetime.now()
-    log_dir = os.path.join(output_dir, LOGS_DIR, started.strftime("%Y-%m-%dT%H-%M-%S"))
+    log_dir = os.path.join(output_dir, LOGS_DIR, run_id)
     display = display or PlainDisplay(Console(stderr=True))
     step_names = {name: step for step, name in step_task_names(config.task.task).items()}
     labels = {step: list(config.train.model_types) for step in ("pretrain", "train")}
     router = StepLogRouter(log_dir, display, labels, step_names)
-    local_deployment = DeploymentOptions(retries=False, max_parallel_trainings=1)
+    local_deployment = DeploymentOptions(
+        retries=False, max_parallel_trainings=1, **({"image": image} if image else {})
+    )
     pipeline = create_pipeline(config, local_deployment, local=True)
     _bring_the_model_first(pipeline.pipeline_spec)
-    cache_dir = os.path.join(output_dir, CACHE_DIR) if reuse else ""
     start = time.monotonic()
     status = "succeeded"
     display.start()
     try:
         with _output_to(router), warnings.catch_warnings():
-            # The cluster image's name does not contain "python"; locally it is not used at all.
+            # The image's name does not contain "python"; kfp only warns that it may lack Python.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             pipeline(**pipeline_arguments(config, cache_dir))
     except RuntimeError:
@@ -276,11 +389,12 @@ def run_local(config: PipelineConfig, output_dir: str, reuse: bool = True, displ
     finally:
         router.close()
         display.stop()
-    new_runs = sorted(set(os.listdir(pipeline_root)) - earlier_runs)
-    if not new_runs:
+    run_folders = [name for name in os.listdir(pipeline_root) if not name.startswith(".")]
+    if not run_folders:
         raise RuntimeError(f"the pipeline did not start; see {log_dir}")
-    run_dir = os.path.join(pipeline_root, new_runs[-1])
+    run_dir = os.path.join(pipeline_root, run_folders[0])
     summary = summarize_run(run_dir, config, status, time.monotonic() - start)
+    summary["run_id"] = run_id
     summary["started"] = started.isoformat(timespec="seconds")
     summary["logs"] = log_dir
     _add_step_logs(summary, router.steps)

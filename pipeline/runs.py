@@ -1,7 +1,8 @@
 """`lstm-pipeline runs`: the runs under an output folder side by side, newest first.
 
-Each local run leaves its summary in its own run folder (`artifacts/<run>/run_summary.json`),
-so the runs of a few configurations compare without opening JSON files by hand.
+Each local run leaves its summary in its own run folder
+(`artifacts/<run id>/<pipeline run>/run_summary.json`), so the runs of a few configurations
+compare without opening JSON files by hand.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from typing import TextIO
 
-RUN_SUMMARY_PATTERN = os.path.join("artifacts", "*", "run_summary.json")
+RUN_SUMMARY_PATTERN = os.path.join("artifacts", "*", "*", "run_summary.json")
 COLUMNS = ("started", "task", "model", "test", "baseline", "blessed", "seconds", "status", "report")
 
 

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 
 import kfp
 
-from components.common.config import STAGE_CONFIGS, ConfigError, PipelineConfig, TrainConfig
+from components.common.config import (
+    STAGE_CONFIGS,
+    ConfigError,
+    PipelineConfig,
+    TrainConfig,
+    require_plain_numbers,
+)
 from components.common.tasks import TASKS
 from pipeline.compile import compile_pipeline
 from pipeline.dag import pipeline_parameters
@@ -64,6 +70,7 @@ class SubmitOptions:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_plain_numbers(self)
         if not self.host.startswith(("http://", "https://")):
             raise ConfigError(f"--host={self.host!r} is not allowed: an http(s):// URL")
         if self.schedule and self.wait:

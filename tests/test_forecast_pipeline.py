@@ -27,8 +27,6 @@ def test_every_step_does_the_forecast_work_on_a_short_sine(tmp_path):
         series=dataclasses.replace(defaults.series, sine_length=400, sine_period=25.0),
         window=dataclasses.replace(defaults.window, lookback=10),
         train=dataclasses.replace(defaults.train, epochs=2, units=8, dense_units=8),
-        # Two epochs of a tiny model need not beat persistence; the ratio lets export run.
-        evaluate=dataclasses.replace(defaults.evaluate, max_rmse_ratio=100.0),
     )
     arguments = pipeline_arguments(config)
     arguments["model_type"] = arguments.pop("model_types")[0]  # One ParallelFor iteration.
@@ -69,17 +67,30 @@ def test_every_step_does_the_forecast_work_on_a_short_sine(tmp_path):
         leaderboard=board,
         leaderboard_metrics=board_metrics,
     )
-    evaluation, metrics = artifact(dsl.Artifact, "evaluation"), artifact(dsl.Metrics, "metrics")
-    blessed = run(
-        "evaluate",
-        examples=examples,
-        transform_graph=graph,
-        model=champion,
-        evaluation=evaluation,
-        metrics=metrics,
-    )
+
+    def evaluate(name, max_rmse_ratio):
+        """Evaluates the champion with --max-rmse-ratio; whether blessed, and the metrics."""
+        arguments["max_rmse_ratio"] = max_rmse_ratio
+        evaluation, metrics = artifact(dsl.Artifact, name), artifact(dsl.Metrics, f"{name}_m")
+        blessed = run(
+            "evaluate",
+            examples=examples,
+            transform_graph=graph,
+            model=champion,
+            evaluation=evaluation,
+            metrics=metrics,
+        )
+        return blessed, metrics.metadata
+
+    # Blessed exactly when the test RMSE is at most --max-rmse-ratio times persistence's: just
+    # above this model's own ratio blesses it, just below does not.
+    _, metrics = evaluate("probe", 1.0)
+    assert {"rmse", "mae", "persistence rmse", "persistence mae"} <= set(metrics)
+    ratio = metrics["rmse"] / metrics["persistence rmse"]
+    assert evaluate("strict", ratio * 0.999)[0] is False
+    blessed, _ = evaluate("evaluation", ratio * 1.001)
     assert blessed is True
-    assert {"rmse", "mae", "persistence rmse", "persistence mae"} <= set(metrics.metadata)
+    evaluation = artifact(dsl.Artifact, "evaluation")
     assert (tmp_path / "evaluation" / "forecast.png").read_bytes()[:4] == b"\x89PNG"
     serving_model = artifact(dsl.Model, "serving_model")
     run("export", transform_graph=graph, model=champion, serving_model=serving_model)

@@ -1,7 +1,9 @@
 """Each task's compiled pipeline against a checked-in copy, ignoring what changes per build.
 
 After an intended change to a pipeline or a component, regenerate the copies with
-`UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py` and review their diff.
+`UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py` (which fails, saying which copies it
+rewrote, so a run that regenerates never passes as a check), review their diff, and rerun
+without it.
 """
 
 import os
@@ -35,4 +37,5 @@ def test_compiled_pipeline_matches_the_golden_copy(tmp_path, task):
     compile_pipeline(str(compiled), task_defaults(task), GOLDEN_OPTIONS)
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(compiled.read_text())
+        pytest.fail(f"UPDATE_GOLDEN: rewrote {golden}; review its diff and rerun without it")
     assert normalized(compiled) == normalized(golden)

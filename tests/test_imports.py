@@ -13,6 +13,7 @@ PACKAGES = ("components", "pipeline")
 # its own): each delays a heavy import that start-up would otherwise pay, and says so.
 DELAYED_IMPORTS = {
     ("pipeline.cli", "predict"),  # TensorFlow, for the predict command only.
+    ("pipeline.cli", "load_text_classifier"),  # TensorFlow and serving, for predict only.
     ("pipeline.cli", "main"),  # pipeline.runs, for the runs command only.
     # TensorFlow (started quietly) and what imports it, for the run command only and only
     # once its options are checked.

@@ -14,15 +14,16 @@ from components.common.tasks import SENTIMENT, TASKS
 from components.conftest import SHARED_TFDS_DIR
 from pipeline.cli import main
 
-pytestmark = pytest.mark.skipif(
-    not SHARED_TFDS_DIR.exists(), reason="needs the prepared tfds data in ../shared/tfds"
-)
-
 
 @pytest.fixture(scope="module")
 def blessed_command(tmp_path_factory) -> dict:
     """A default run on 1,000 real reviews as a person runs it: its summary and what it printed
-    to a terminal that is not interactive (a file, as in CI)."""
+    to a terminal that is not interactive (a file, as in CI).
+
+    Only the tests that use it need ../shared/tfds; the others run on generated data.
+    """
+    if not SHARED_TFDS_DIR.exists():
+        pytest.skip("needs the prepared tfds data in ../shared/tfds")
     output_dir = tmp_path_factory.mktemp("run")
     argv = ["run", "--data-dir", str(SHARED_TFDS_DIR), "--max-examples", "500", "--epochs", "1"]
     # One epoch on 450 reviews is far from 0.80 accuracy; threshold 0 lets export run.
@@ -57,8 +58,10 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     assert 0 <= summary["baseline"]["metrics"]["accuracy"] <= 1
     serving_model = Path(summary["serving_model"])
     assert serving_model.is_absolute() and (serving_model / "saved_model.pb").exists()
-    # Everything the run wrote is under its output directory.
-    assert serving_model.is_relative_to(Path(summary["run_dir"]).parents[1])
+    # Everything the run wrote is under its output directory, in its own run's folder.
+    run_dir = Path(summary["run_dir"])
+    assert run_dir.parent == run_dir.parents[2] / "artifacts" / summary["run_id"]
+    assert serving_model.is_relative_to(run_dir.parents[2])
     assert serving_model.name.isdigit()
     assert summary["leaderboard"]["champion"] == "lstm"
     assert [row["model_type"] for row in summary["leaderboard"]["models"]] == ["lstm"]
@@ -67,8 +70,8 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     accuracy = test_metrics["accuracy"]
     assert summary["blessing_reason"] == f"test accuracy {accuracy:.4f} >= threshold 0.0"
     report = Path(summary["report"]).read_text()
-    assert Path(summary["report"]) == Path(summary["run_dir"]) / "report.html"
-    newest_report = Path(summary["run_dir"]).parents[1].joinpath("report.html").read_text()
+    assert Path(summary["report"]) == run_dir / "report.html"
+    newest_report = run_dir.parents[2].joinpath("report.html").read_text()
     assert newest_report.split("<h2>Step logs")[0] == report.split("<h2>Step logs")[0]
     for section in (
         "Blessing: <span",
@@ -98,8 +101,13 @@ def test_several_models_train_side_by_side_and_the_best_on_eval_is_the_champion(
     assert all(f"<td>{row['model_type']}</td>" in report for row in rows)
 
 
-def test_predict_command_prints_one_json_line_per_input(blessed_run):
-    texts = ["a wonderful film", "boring and awful", ""]
+def test_predict_command_prints_the_serving_models_answer_per_input_line(blessed_run):
+    import tensorflow as tf
+
+    from components.common import features as F
+    from components.common.serving import resolve_version_dir
+
+    texts = ["a wonderful film", "boring and awful", "", "the worst film I have ever seen"]
     result = subprocess.run(
         [
             sys.executable,
@@ -116,9 +124,16 @@ def test_predict_command_prints_one_json_line_per_input(blessed_run):
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["text"] for line in lines] == texts
-    for line in lines:
-        assert 0 <= line["probability"] <= 1
-        assert line["label"] == ("positive" if line["probability"] >= 0.5 else "negative")
+    # Each line carries what the serving signature answers for that very text, in this process.
+    version_dir = resolve_version_dir(blessed_run["serving_model"])
+    serve = tf.saved_model.load(version_dir).signatures[F.SERVING_SIGNATURE]
+    served = serve(text=tf.constant(texts))
+    expected = served[F.SERVING_PROBABILITY_KEY].numpy()
+    assert [line["probability"] for line in lines] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert len(set(expected.tolist())) == len(texts)  # Distinct texts, distinct answers.
+    assert [line["label"] for line in lines] == [
+        label.decode() for label in served[F.SERVING_LABEL_KEY].numpy()
+    ]
 
 
 def test_a_model_below_the_threshold_is_not_exported(tmp_path, aclimdb_dir):
@@ -130,7 +145,7 @@ def test_a_model_below_the_threshold_is_not_exported(tmp_path, aclimdb_dir):
     assert summary["blessing_reason"].endswith("< threshold 1.0")
     assert summary["steps"]["export"]["status"] == "not run"
     assert summary["serving_model"] is None
-    assert not list(tmp_path.glob("artifacts/*/export"))
+    assert not list(tmp_path.glob("artifacts/*/*/export"))
 
 
 def test_bad_option_value_exits_2_with_one_line_naming_it(tmp_path):

@@ -7,7 +7,7 @@ from pipeline.runs import COLUMNS, find_runs, print_runs, run_row
 
 
 def write_summary(output_dir, run: str, **summary) -> None:
-    folder = output_dir / "artifacts" / run
+    folder = output_dir / "artifacts" / f"20260101-000000-{run}" / f"lstm-sentiment-{run}"
     folder.mkdir(parents=True)
     (folder / "run_summary.json").write_text(json.dumps(summary))
 

@@ -14,14 +14,15 @@ def baseline(
     baseline_result: Output[Artifact],
     metrics: Output[Metrics],
 ):
-    """Trains and scores the bag-of-n-grams linear baseline on the same review splits."""
+    """Trains and scores the NBSVM baseline (n-grams, linear) on the same review splits."""
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
-    from components.baseline.baseline import run_baseline
+    lifetime.end_with_local_run()
+    from components.baseline.baseline import MODEL_NAME, run_baseline
     from components.common.artifacts import BASELINE_FILE
     from components.common.io import read_json
     from components.common.step_cache import run_cached, step_key
@@ -29,7 +30,8 @@ def baseline(
 
     reused = run_cached(
         "baseline",
-        step_key("baseline", {"seed": seed}, [examples.path]),
+        # The model's name in the key: a cache filled by another baseline model is not reused.
+        step_key("baseline", {"seed": seed, "model": MODEL_NAME}, [examples.path]),
         {"baseline_result": baseline_result.path},
         cache_dir,
         lambda: run_baseline(examples.path, baseline_result.path, seed),

@@ -41,9 +41,13 @@ VALUE_KEY = "value"  # The target, in the series' own units.
 SCALED_VALUE_KEY = "scaled_value"
 SCALE_CENTER_KEY = "scale_center"
 SCALE_WIDTH_KEY = "scale_width"
+# The standard deviation of the train period's one-step changes, in scaled units: the unit of
+# windows and targets when the model learns the change (WindowConfig.forecast_target).
+CHANGE_SCALE_KEY = "change_scale"
 
 # Windows written by transform: `lookback` scaled values and the scaled value `horizon` steps
-# after the last of them; STEP_KEY is the target's step.
+# after the last of them (forecast target "level"), or both relative to that last value, in
+# units of CHANGE_SCALE_KEY (target "change"); STEP_KEY is the target's step.
 HISTORY_KEY = "history"
 TARGET_KEY = "target"
 

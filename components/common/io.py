@@ -41,6 +41,10 @@ def tfrecord_files(directory: str, split: str) -> list[str]:
     return files
 
 
+# The sibling an unfinished output is written into (see atomic_directory).
+INCOMPLETE_SUFFIX = ".incomplete"
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str) -> Iterator[str]:
     """Yields a temporary sibling of `path` to write into, moved to `path` only on success.
@@ -49,7 +53,7 @@ def atomic_directory(path: str) -> Iterator[str]:
     so no later step can read a half-written output.
     """
     path = path.rstrip("/")
-    incomplete = f"{path}.incomplete"
+    incomplete = f"{path}{INCOMPLETE_SUFFIX}"
     if tf.io.gfile.exists(incomplete):
         tf.io.gfile.rmtree(incomplete)
     tf.io.gfile.makedirs(incomplete)

@@ -54,3 +54,15 @@ def make_windows(values: np.ndarray, lookback: int, horizon: int) -> tuple[np.nd
         return positions, np.zeros((0, lookback), values.dtype), values[:0]
     histories = np.lib.stride_tricks.sliding_window_view(values, lookback)[:count]
     return positions, histories, values[positions]
+
+
+def relative_to_last(
+    histories: np.ndarray, targets: np.ndarray, change_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows and targets as changes from each window's last value, in units of `change_scale`.
+
+    What a model that forecasts the change reads and learns; the serving model applies the
+    same arithmetic in TensorFlow (common/serving.py).
+    """
+    last = histories[:, -1:]
+    return (histories - last) / change_scale, (targets - last[:, 0]) / change_scale

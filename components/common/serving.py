@@ -10,7 +10,9 @@ needs nothing else from the pipeline's outputs. Its `serving_default` signature,
 - forecast: `values` (float32, [None, lookback]), the last `lookback` values of a series,
   oldest first -> `forecast` (float32, [None]), the value `horizon` steps after the last of
   them, in the series' units. The graph scales the window with the train period's statistics,
-  and the same statistics, carried by the graph, scale the model's output back.
+  and the same statistics, carried by the graph, scale the model's output back. A model that
+  learned the change (forecast target "change") reads the window relative to its last value
+  and its output is added to that last value, in the unit of changes the graph carries.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ def write_classifier(transform_graph_dir: str, model: keras.Model, path: str) ->
 def write_forecaster(transform_graph_dir: str, model: keras.Model, path: str) -> str:
     """Writes the raw-values SavedModel of a forecaster to exactly `path`."""
     transform_layer = tft.TFTransformOutput(transform_graph_dir).transform_features_layer()
-    lookback = read_window_config(transform_graph_dir).lookback
+    window = read_window_config(transform_graph_dir)
+    lookback = window.lookback
 
     def serve(values: tf.Tensor) -> dict[str, tf.Tensor]:
         # Scaling is element-wise, so every value of every window goes through as one point.
@@ -69,7 +72,14 @@ def write_forecaster(transform_graph_dir: str, model: keras.Model, path: str) ->
         def by_window(key: str) -> tf.Tensor:
             return tf.reshape(points[key], [-1, lookback])
 
-        scaled_forecast = tf.reshape(model(by_window(F.SCALED_VALUE_KEY)), [-1])
+        scaled = by_window(F.SCALED_VALUE_KEY)
+        if window.forecast_target == "change":
+            last = scaled[:, -1:]
+            change_scale = by_window(F.CHANGE_SCALE_KEY)[:, -1:]
+            change = model((scaled - last) / change_scale) * change_scale
+            scaled_forecast = tf.reshape(last + change, [-1])
+        else:
+            scaled_forecast = tf.reshape(model(scaled), [-1])
         center = by_window(F.SCALE_CENTER_KEY)[:, -1]
         width = by_window(F.SCALE_WIDTH_KEY)[:, -1]
         return {F.SERVING_FORECAST_KEY: scaled_forecast * width + center}

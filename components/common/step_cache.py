@@ -21,6 +21,8 @@ from components.common.io import copy_tree
 logger = logging.getLogger(__name__)
 
 KEY_FILE = ".step_key"
+# In an exported version folder: the candidate_key of what it was made from.
+CANDIDATE_KEY_FILE = ".candidate_key"
 _COMPLETE = "COMPLETE"
 
 
@@ -35,6 +37,21 @@ def step_key(step: str, params: Mapping, input_dirs: Sequence[str]) -> str:
     """A key that changes when the step, a parameter or any input artifact changes."""
     material = {"step": step, "params": params, "inputs": [_read_key(d) for d in input_dirs]}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def candidate_key(transform_graph_dir: str, model_dir: str) -> str:
+    """What identifies a serving model: the transform graph and trained model it is made of.
+
+    Export writes it into each version folder, so evaluate and export can tell that the model
+    a destination serves is the very candidate at hand (and not beat it, or push it, again).
+    """
+    return step_key("candidate", {}, [transform_graph_dir, model_dir])
+
+
+def read_candidate_key(version_dir: str) -> str:
+    """The candidate_key an export wrote into `version_dir`; empty for other models."""
+    path = f"{version_dir}/{CANDIDATE_KEY_FILE}"
+    return tf.io.gfile.GFile(path).read() if tf.io.gfile.exists(path) else ""
 
 
 def file_fingerprint(path: str) -> list:

@@ -21,9 +21,10 @@ def compare(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.artifacts import LEADERBOARD_FILE
     from components.common.config import TaskConfig
     from components.common.io import read_json

@@ -28,9 +28,10 @@ def evaluate_sentiment(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import EvaluateConfig
     from components.common.features import LABEL_NAMES
     from components.common.tasks import SENTIMENT, TASKS
@@ -73,9 +74,10 @@ def evaluate_forecast(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import EvaluateConfig
     from components.common.tasks import FORECAST, TASKS
     from components.evaluate.evaluate import run_evaluate_step

@@ -15,7 +15,12 @@ from components.common.artifacts import EVALUATION_FILE
 from components.common.config import EvaluateConfig
 from components.common.io import read_json
 from components.common.serving import newest_version
-from components.common.step_cache import run_cached, step_key
+from components.common.step_cache import (
+    candidate_key,
+    read_candidate_key,
+    run_cached,
+    step_key,
+)
 from components.common.tasks import FORECAST, SENTIMENT
 from components.evaluate.forecast import run_forecast_evaluate
 from components.evaluate.sentiment import run_sentiment_evaluate
@@ -51,8 +56,12 @@ def run_evaluate_step(
     returns the result."""
     logs.configure()
     inputs = [examples.path, transform_graph.path, model.path]
-    # The served model to beat is an input too: a new push there changes the verdict.
-    params = {**asdict(config), "served": newest_version(config.export_dir), "task": task}
+    # The served model to beat is an input too: a new push there changes the verdict. When it
+    # is this very candidate (an identical earlier run pushed it), there is nothing else to beat.
+    served = newest_version(config.export_dir)
+    if served and read_candidate_key(served) == candidate_key(transform_graph.path, model.path):
+        served = None
+    params = {**asdict(config), "served": served, "task": task}
     reused = run_cached(
         "evaluate",
         step_key("evaluate", params, inputs),

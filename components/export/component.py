@@ -20,27 +20,30 @@ def export(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import TaskConfig
-    from components.common.serving import newest_version, resolve_version_dir
+    from components.common.serving import resolve_version_dir
     from components.common.step_cache import run_cached, step_key
-    from components.export.export import run_export
+    from components.export.export import push_version, run_export
 
     task = TaskConfig(task).task
     inputs = [transform_graph.path, model.path]
-    # Reused only while the destination still holds what an identical export pushed there.
-    destination = newest_version(export_dir)
     reused = run_cached(
         "export",
-        step_key("export", {"export_dir": export_dir, "served": destination, "task": task}, inputs),
+        step_key("export", {"task": task}, inputs),
         {"serving_model": serving_model.path},
         cache_dir,
-        lambda: run_export(task, *inputs, serving_model.path, export_dir),
+        lambda: run_export(task, *inputs, serving_model.path),
     )
+    version_path = resolve_version_dir(serving_model.path)
+    # Outside the cache: pushes unless the destination's newest version is this very model.
+    pushed = push_version(version_path, export_dir) if export_dir else None
     serving_model.metadata.update(
-        version_path=resolve_version_dir(serving_model.path),
+        version_path=version_path,
+        pushed=pushed,
         reused=reused,
         **logs.step_stats(start),
     )

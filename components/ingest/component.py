@@ -26,9 +26,10 @@ def ingest_sentiment(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import IngestConfig
     from components.common.tasks import SENTIMENT
     from components.ingest.ingest import run_ingest_step
@@ -70,9 +71,10 @@ def ingest_forecast(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import IngestConfig, SeriesConfig
     from components.common.tasks import FORECAST
     from components.ingest.ingest import run_ingest_step

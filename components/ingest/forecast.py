@@ -11,7 +11,6 @@ The splits are periods: the oldest `series_train_fraction` of the points is trai
 
 from __future__ import annotations
 
-import csv
 import datetime
 import math
 import re
@@ -20,15 +19,16 @@ from collections.abc import Iterator
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
-from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from components.common import features as F
 from components.common.artifacts import SERIES_FILE
 from components.common.config import ConfigError, IngestConfig, SeriesConfig
 from components.common.examples import POINT_FEATURES
+from components.ingest.records import HeaderError, read_csv
 from components.ingest.shared import (
     QUARANTINE,
+    IngestError,
     position_order,
     quarantine_line,
     shown,
@@ -119,31 +119,36 @@ def validate_row(
 
 
 def quarantined(
-    source_spec: str, position: str, reason: str, date: object, values: dict
+    source_spec: str, position: str, reason: str, detail: str, date: object, values: dict
 ) -> beam.pvalue.TaggedOutput:
     """The quarantine line of a set-aside row, on the QUARANTINE output: its date and target
     cells as read."""
     cells = {column: shown(value) for column, value in values.items()}
-    line = quarantine_line(source_spec, position, reason, date=shown(date), values=cells)
+    line = quarantine_line(source_spec, position, reason, detail, date=shown(date), values=cells)
     return beam.pvalue.TaggedOutput(QUARANTINE, line)
 
 
 def csv_files(location: str) -> list[str]:
     """The csv files of a series: the file itself, or each `*.csv` in a folder, by name."""
     if tf.io.gfile.isdir(location):
-        return sorted(tf.io.gfile.glob(FileSystems.join(location, "*.csv")))
+        # Listed, not globbed: a folder name with `[` or `*` is a name.
+        names = sorted(tf.io.gfile.listdir(location))
+        return [f"{location.rstrip('/')}/{name}" for name in names if name.endswith(".csv")]
     return [location]
 
 
 def check_csv_columns(location: str, source_spec: str, series: SeriesConfig) -> None:
-    """Raises ConfigError unless every csv file of the series has the date and target columns."""
+    """Raises ConfigError unless every csv file of the series has a readable header with the
+    date and target columns, each named once."""
     files = csv_files(location)
     if not files:
         raise ConfigError(f"--source={source_spec!r} is not allowed: no .csv files in {location}")
     for path in files:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            first_line = f.readline().decode("utf-8-sig", errors="replace")
-        header = next(csv.reader([first_line]), [])
+        try:
+            with FileSystems.open(path) as f:
+                header, _ = read_csv(f, path)
+        except HeaderError as error:
+            raise ConfigError(f"--source={source_spec!r} is not allowed: {error}") from None
         for option, column in [("date_field", series.date_field)] + [
             ("target", column) for column in series.target_columns
         ]:
@@ -161,23 +166,32 @@ class ParseCsvRows(beam.DoFn):
     def __init__(self, source_spec: str, series: SeriesConfig):
         self._source_spec, self._series = source_spec, series
 
-    def process(self, readable) -> Iterator:
-        path = readable.metadata.path
-        # A byte-order mark is dropped; undecodable bytes survive as surrogates, which no number
-        # or date parses from, so just their rows are quarantined.
-        lines = readable.read().decode("utf-8-sig", errors="surrogateescape")
-        rows = csv.DictReader(lines.splitlines(keepends=True))
+    def process(self, path: str) -> Iterator:
         columns = (self._series.date_field, *self._series.target_columns)
-        for row in rows:
-            position = f"{path}:{rows.line_num}"
-            point, reason = validate_row(
-                row, position, self._series.date_field, self._series.target_columns
-            )
-            if point is not None:
-                yield point
-            else:
-                cells = {column: row.get(column) for column in columns[1:]}
-                yield quarantined(self._source_spec, position, reason, row.get(columns[0]), cells)
+        with FileSystems.open(path) as lines:
+            try:
+                _, records = read_csv(lines, path)
+            except HeaderError as error:  # Checked before the run; changed since.
+                raise IngestError(str(error)) from None
+            for record in records:
+                row, reason, detail = record.fields or {}, record.reason, record.detail
+                point = None
+                if not reason:
+                    point, reason = validate_row(
+                        row, record.position, self._series.date_field, columns[1:]
+                    )
+                if point is not None:
+                    yield point
+                else:
+                    cells = {column: row.get(column) for column in columns[1:]}
+                    yield quarantined(
+                        self._source_spec,
+                        record.position,
+                        reason,
+                        detail,
+                        row.get(columns[0]),
+                        cells,
+                    )
 
 
 def sine_points(series: SeriesConfig) -> list[dict]:
@@ -265,6 +279,7 @@ class OrderInTime(beam.PTransform):
                 self._source_spec,
                 point["position"],
                 "duplicate_date",
+                "an earlier row has the same time; the first is kept",
                 point[F.DATE_KEY],
                 {self._series.target: point[F.VALUE_KEY]},
             )
@@ -303,8 +318,6 @@ def build_ingest_pipeline(
         parsed = (
             root
             | "CsvFiles" >> beam.Create(csv_files(source.location))
-            | "MatchCsv" >> fileio.MatchAll()
-            | "OpenCsv" >> fileio.ReadMatches()
             | "ParseRows"
             >> beam.ParDo(ParseCsvRows(config.source, series)).with_outputs(
                 QUARANTINE, main="points"

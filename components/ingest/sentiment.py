@@ -6,9 +6,9 @@ has the record's id, and its label and split as read. The layout and counts are 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
+import logging
 import os
 import re
 import tarfile
@@ -17,13 +17,13 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from components.common import features as F
-from components.common.config import IngestConfig, Source
+from components.common.config import ConfigError, IngestConfig, Source
 from components.common.examples import REVIEW_FEATURES
+from components.ingest.records import HeaderError, check_columns, read_csv, read_jsonl
 from components.ingest.shared import (
     QUARANTINE,
     IngestError,
@@ -34,11 +34,15 @@ from components.ingest.shared import (
     write_splits,
 )
 
+logger = logging.getLogger(__name__)
+
 _POSITIVE = {"1", "pos", "positive", "true"}
 _NEGATIVE = {"0", "neg", "negative", "false"}
 # aclImdb/<split>/<pos|neg>/<id>_<rating>.txt, and aclImdb/train/unsup/<id>_0.txt unlabeled.
 _ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
 _ACLIMDB_UNLABELED = "unsup"
+_REVIEW_MEMBER = re.compile(r"/(train|test)/(pos|neg)/[^/]+\.txt$")
+_UNLABELED_MEMBER = re.compile(rf"/train/{_ACLIMDB_UNLABELED}/[^/]+\.txt$")
 # The source splits records come from: labeled train and test, and unlabeled when asked for.
 _SOURCE_SPLITS = (*F.SOURCE_SPLITS, F.UNLABELED_SPLIT)
 # tensorflow-datasets' name of the unlabeled split (imdb_reviews' 50,000 reviews).
@@ -51,7 +55,17 @@ def stable_fraction(key: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _record(text: Any, label: Any, split: Any, position: str, rid: str = "", rating: int = 0):
+def _record(
+    text: Any,
+    label: Any,
+    split: Any,
+    position: str,
+    rid: str = "",
+    rating: int = 0,
+    reason: str = "",
+    detail: str = "",
+):
+    """A raw record; `reason` and `detail` set when the source already rejected it."""
     return {
         F.TEXT_KEY: text,
         F.LABEL_KEY: label,
@@ -59,7 +73,22 @@ def _record(text: Any, label: Any, split: Any, position: str, rid: str = "", rat
         "position": position,
         F.ID_KEY: rid or position,
         F.RATING_KEY: rating,
+        "reason": reason,
+        "detail": detail,
     }
+
+
+def _rejected(position: str, reason: str, detail: str, split: Any = None) -> dict:
+    return _record(None, None, split, position, reason=reason, detail=detail)
+
+
+def record_id(value: Any, position: str) -> str:
+    """A record's id as text: its own id field (0 and false are ids too), else its position."""
+    if value is None or value == "":
+        return position
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def parse_label(value: Any) -> int | None:
@@ -76,6 +105,9 @@ def parse_label(value: Any) -> int | None:
     return None
 
 
+_JSON_KINDS = {bool: "true or false", int: "a number", float: "a number", list: "an array"}
+
+
 def has_no_label(value: Any) -> bool:
     """Whether a label value says "no label": absent, empty, or tfds' -1."""
     if isinstance(value, str | bytes):
@@ -85,40 +117,62 @@ def has_no_label(value: Any) -> bool:
 
 def validate(
     record: dict, max_text_bytes: int, unlabeled: bool = False
-) -> tuple[dict | None, str | None]:
-    """Splits a raw record into an accepted example or a quarantine reason; records of the
-    unlabeled split are accepted only when `unlabeled` (--unlabeled) asks for them."""
+) -> tuple[dict | None, str, str]:
+    """A raw record as an accepted example, or None with the reason and a one-line detail;
+    records of the unlabeled split are accepted only when `unlabeled` (--unlabeled) asks for them.
+
+    Text is bytes (files, tfds), a string (csv, jsonl), or whatever a JSON value holds.
+    """
+    if record.get("reason"):
+        return None, record["reason"], record.get("detail", "")
     text = record[F.TEXT_KEY]
+    if text is None:
+        return None, "missing_text", "no text: the field is absent or null"
+    if not isinstance(text, str | bytes):
+        kind = _JSON_KINDS.get(type(text), "an object")
+        return None, "text_not_a_string", f"the text is {kind}, not a string"
     if isinstance(text, str):
-        text = text.encode("utf-8")
-    if isinstance(text, bytes) and len(text) > max_text_bytes:
-        return None, "text_too_long"
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            where = f"character {error.start + 1}"
+            return None, "invalid_unicode", f"a lone surrogate at {where} names no character"
+    else:
+        size = len(text)
+    if size > max_text_bytes:
+        return None, "text_too_long", f"{size:,} bytes, above --max-text-bytes {max_text_bytes:,}"
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, "text_not_utf8"
-    if not isinstance(text, str) or not text.strip():
-        return None, "empty_text"
+        except UnicodeDecodeError as error:
+            byte = text[error.start]
+            return None, "not_utf8", f"byte {byte:#04x} at byte {error.start + 1} is not UTF-8"
+    if not text.strip():
+        return None, "empty_text", "the text is empty or only whitespace"
     if unlabeled and record["split"] == F.UNLABELED_SPLIT:
         if not has_no_label(record[F.LABEL_KEY]):
-            return None, "label_in_unlabeled"
-        return dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: F.NO_LABEL}), None
+            detail = f"{shown(record[F.LABEL_KEY])} is a label, in the unlabeled split"
+            return None, "label_in_unlabeled", detail
+        return dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: F.NO_LABEL}), "", ""
     label = parse_label(record[F.LABEL_KEY])
     if label is None:
-        return None, "unknown_label"
+        allowed = "0/1, neg/pos, negative/positive or false/true"
+        return None, "unknown_label", f"{shown(record[F.LABEL_KEY])} is not one of {allowed}"
     if record["split"] not in F.SOURCE_SPLITS:
-        return None, "unknown_split"
+        return None, "unknown_split", f"{shown(record['split'])} is not train or test"
     example = dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: label})
-    return example, None
+    return example, "", ""
 
 
-def quarantined(source_spec: str, record: dict, reason: str) -> beam.pvalue.TaggedOutput:
+def quarantined(
+    source_spec: str, record: dict, reason: str, detail: str
+) -> beam.pvalue.TaggedOutput:
     """The quarantine line of a set-aside record, on the QUARANTINE output."""
     line = quarantine_line(
         source_spec,
         record["position"],
         reason,
+        detail,
         id=record[F.ID_KEY],
         label=shown(record[F.LABEL_KEY]),
         split=shown(record["split"]),
@@ -134,8 +188,11 @@ class ValidateRecords(beam.DoFn):
         self._unlabeled = unlabeled
 
     def process(self, record: dict) -> Iterator:
-        example, reason = validate(record, self._max_text_bytes, self._unlabeled)
-        yield example if example is not None else quarantined(self._source_spec, record, reason)
+        example, reason, detail = validate(record, self._max_text_bytes, self._unlabeled)
+        if example is not None:
+            yield example
+        else:
+            yield quarantined(self._source_spec, record, reason, detail)
 
 
 class DropDuplicateIds(beam.PTransform):
@@ -159,7 +216,8 @@ class DropDuplicateIds(beam.PTransform):
         )
         yield first
         for duplicate in duplicates:
-            yield quarantined(self._source_spec, duplicate, "duplicate_id")
+            detail = f"the id {shown(duplicate[F.ID_KEY])} is first at {first['position']}"
+            yield quarantined(self._source_spec, duplicate, "duplicate_id", detail)
 
 
 # ---- Sources: each is a PTransform from the pipeline root to raw records with a `split`. ----
@@ -228,22 +286,48 @@ def _aclimdb_record(path: str, content: bytes) -> dict:
     return _record(content, polarity, split, path, rid, int(rating))
 
 
-def _is_aclimdb_review(path: str, unlabeled: bool) -> bool:
-    """Whether `path` is a review ingest reads: labeled, or unlabeled when asked for."""
-    match = _ACLIMDB_PATH.search(path.replace(os.sep, "/"))
-    return match is None or unlabeled or match.group(2) != _ACLIMDB_UNLABELED
-
-
 def _read_aclimdb_tar(path: str, unlabeled: bool) -> Iterator[dict]:
     # Streamed: a .tar.gz cannot be split, and the whole archive need not sit in memory.
-    folders = "pos|neg|unsup" if unlabeled else "pos|neg"
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         with tarfile.open(fileobj=raw, mode="r|gz") as archive:
             for member in archive:
-                if member.isfile() and re.search(
-                    rf"/(train|test)/({folders})/[^/]+\.txt$", member.name
+                if not (
+                    _REVIEW_MEMBER.search(member.name)
+                    or (unlabeled and _UNLABELED_MEMBER.search(member.name))
                 ):
+                    continue
+                if member.issym() or member.islnk():
+                    # A stream cannot go back for a link's target; counted, never followed.
+                    kind = "symbolic" if member.issym() else "hard"
+                    detail = f"a {kind} link to {member.linkname!r}; links are not followed"
+                    yield _rejected(member.name, "link", detail)
+                elif member.isfile():
                     yield _aclimdb_record(member.name, archive.extractfile(member).read())
+
+
+def aclimdb_files(folder: str, unlabeled: bool = False) -> list[str]:
+    """The review files of an aclImdb folder, `<split>/<pos|neg>/*.txt` and `train/unsup/*.txt`
+    when `unlabeled`, listed without glob patterns (a folder name with `[` or `*` is a name)."""
+    folders = [f"{split}/{polarity}" for split in F.SOURCE_SPLITS for polarity in ("pos", "neg")]
+    if unlabeled:
+        folders.append(f"train/{_ACLIMDB_UNLABELED}")
+    files = []
+    for reviews in folders:
+        reviews = f"{folder.rstrip('/')}/{reviews}"
+        if tf.io.gfile.isdir(reviews):
+            names = sorted(tf.io.gfile.listdir(reviews))
+            files += [f"{reviews}/{name}" for name in names if name.endswith(".txt")]
+    return files
+
+
+def _read_aclimdb_file(path: str, folder: str) -> dict:
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        if os.path.commonpath([target, os.path.realpath(folder)]) != os.path.realpath(folder):
+            detail = f"a link to {target}, outside the source folder; not followed"
+            return _rejected(path, "link", detail)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return _aclimdb_record(path, f.read())
 
 
 class ReadAclImdb(beam.PTransform):
@@ -261,56 +345,86 @@ class ReadAclImdb(beam.PTransform):
                 | "ArchivePath" >> beam.Create([self._path])
                 | beam.FlatMap(_read_aclimdb_tar, self._unlabeled)
             )
-        pattern = FileSystems.join(self._path, "*", "*", "*.txt")
-        unlabeled = self._unlabeled
         return (
             root
-            | fileio.MatchFiles(pattern)
-            | "ReviewsAsked" >> beam.Filter(lambda f: _is_aclimdb_review(f.path, unlabeled))
-            | fileio.ReadMatches()
-            | beam.Map(lambda f: _aclimdb_record(f.metadata.path, f.read()))
+            | "ReviewFiles" >> beam.Create(aclimdb_files(self._path, self._unlabeled))
+            | "ReadReviews" >> beam.Map(_read_aclimdb_file, self._path)
         )
 
 
-def _undecoded(value: Any) -> Any:
-    """Strings holding undecodable bytes (as surrogates) back to bytes, which Beam can encode."""
-    if isinstance(value, str):
+def delimited_files(
+    kind: str, location: str, unlabeled: bool = False
+) -> list[tuple[str, str | None]]:
+    """(path, split or None) of each csv or jsonl file of a source: the file itself (its
+    records name their split), or a folder's `train*` and `test*` files (and `unlabeled*` when
+    `unlabeled`), listed without glob patterns (a name with `[` or `*` is a name)."""
+    if not tf.io.gfile.isdir(location):
+        return [(location, None)]
+    names = sorted(tf.io.gfile.listdir(location))
+    return [
+        (f"{location.rstrip('/')}/{name}", split)
+        for split in (_SOURCE_SPLITS if unlabeled else F.SOURCE_SPLITS)
+        for name in names
+        if name.startswith(split) and name.endswith(f".{kind}")
+    ]
+
+
+def check_delimited_headers(config: IngestConfig) -> dict[str, list[str]]:
+    """Checks each csv file's header before any work; returns the columns ingest does not read,
+    per file (reported, not an error).
+
+    Raises:
+        ConfigError: a header is missing or broken, names a column twice, or lacks a column
+            an option names (the text, the label, and the split for a single file).
+    """
+    source = config.parsed_source
+    not_read = {}
+    if source.kind != "csv":
+        return not_read
+    for path, split in delimited_files("csv", source.location, config.unlabeled):
         try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", errors="surrogateescape")
-    return value
+            with FileSystems.open(path) as f:
+                columns, _ = read_csv(f, path)
+            needed = {"--text-field": config.text_field}
+            if split != F.UNLABELED_SPLIT:  # An unlabeled file's rows need no label column.
+                needed["--label-field"] = config.label_field
+            if split is None:
+                needed["--split-field"] = config.split_field
+            check_columns(columns, path, needed)
+        except HeaderError as error:
+            raise ConfigError(f"--source={config.source!r} is not allowed: {error}") from None
+        used = {*needed.values(), config.label_field, F.ID_KEY}
+        unused = [column for column in columns if column not in used]
+        if unused:
+            not_read[path] = unused
+            logger.warning("ingest: %s: columns not read: %s", path, ", ".join(unused))
+    return not_read
 
 
-def _delimited_records(readable, kind: str, config: IngestConfig, split: str | None):
-    path = readable.metadata.path
-    # Undecodable bytes survive as surrogates, so validation quarantines just their records.
-    lines = readable.read().decode("utf-8-sig", errors="surrogateescape").splitlines(keepends=True)
-    if kind == "csv":
-        rows = csv.DictReader(lines)
-        numbered = ((rows.line_num, row) for row in rows)
-    else:
-        numbered = ((number, line) for number, line in enumerate(lines, 1) if line.strip())
-    for number, row in numbered:
-        position = f"{path}:{number}"
-        if kind == "jsonl":
+def _delimited_records(file: tuple[str, str | None], kind: str, config: IngestConfig):
+    path, split = file
+    with FileSystems.open(path) as lines:
+        if kind == "csv":
             try:
-                row = json.loads(row)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict):
-                yield _record(None, None, split, position)
+                _, records = read_csv(lines, path)
+            except HeaderError as error:  # Checked before the run; changed since.
+                raise IngestError(str(error)) from None
+        else:
+            records = read_jsonl(lines, path)
+        for record in records:
+            if record.fields is None:
+                yield _rejected(record.position, record.reason, record.detail, split)
                 continue
-        label = _undecoded(row.get(config.label_field))
-        record_split = split or _undecoded(str(row.get(config.split_field, "")).strip().lower())
-        yield _record(
-            _undecoded(row.get(config.text_field)),
-            label,
-            _delimited_split(record_split, label, config.unlabeled),
-            position,
-            # Ids are only reported, so undecodable bytes in them are escaped, not quarantined.
-            str(row.get(F.ID_KEY) or "").encode("utf-8", "backslashreplace").decode(),
-        )
+            fields = record.fields
+            label = fields.get(config.label_field)
+            record_split = split or str(fields.get(config.split_field, "")).strip().lower()
+            yield _record(
+                fields.get(config.text_field),
+                label,
+                _delimited_split(record_split, label, config.unlabeled),
+                record.position,
+                record_id(fields.get(F.ID_KEY), record.position),
+            )
 
 
 def _delimited_split(split: Any, label: Any, unlabeled: bool) -> Any:
@@ -322,30 +436,19 @@ def _delimited_split(split: Any, label: Any, unlabeled: bool) -> Any:
 
 
 class ReadDelimited(beam.PTransform):
-    """csv or jsonl: a directory with `train*`/`test*` files, or one file with a split field."""
+    """csv or jsonl: a directory with `train*`/`test*` (and `unlabeled*`) files, or one file
+    with a split field."""
 
     def __init__(self, kind: str, path: str, config: IngestConfig):
         super().__init__()
         self._kind, self._path, self._config = kind, path, config
 
     def expand(self, root):
-        if not tf.io.gfile.isdir(self._path):
-            return self._read(root, self._path, None)
-        splits = _SOURCE_SPLITS if self._config.unlabeled else F.SOURCE_SPLITS
-        reads = [
-            self._read(root, FileSystems.join(self._path, f"{split}*.{self._kind}"), split)
-            for split in splits
-        ]
-        return reads | beam.Flatten()
-
-    def _read(self, root, pattern: str, split: str | None):
-        label = (split or "all").title()
         kind, config = self._kind, self._config
         return (
             root
-            | f"Match{label}" >> fileio.MatchFiles(pattern)
-            | f"Open{label}" >> fileio.ReadMatches()
-            | f"Parse{label}" >> beam.FlatMap(_delimited_records, kind, config, split)
+            | "Files" >> beam.Create(delimited_files(kind, self._path, config.unlabeled))
+            | "Parse" >> beam.FlatMap(_delimited_records, kind, config)
         )
 
 
@@ -417,7 +520,11 @@ class SplitExamples(beam.PTransform):
 
 
 def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
-    """Adds the whole ingest graph to a pipeline (separate from running it, for tests)."""
+    """Adds the whole ingest graph to a pipeline (separate from running it, for tests).
+
+    Raises ConfigError first where a csv file's header cannot give the fields.
+    """
+    columns_not_read = check_delimited_headers(config)
     records = read_source(root, config)
     validated = records | "Validate" >> beam.ParDo(
         ValidateRecords(config.source, config.max_text_bytes, config.unlabeled)
@@ -433,4 +540,5 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
         validated[QUARANTINE],
         deduplicated[QUARANTINE],
     ) | "AllQuarantined" >> beam.Flatten()
-    write_quarantine_and_counts(quarantine, count_keys, output_dir, F.REVIEW_SPLITS)
+    extra = {"columns_not_read": columns_not_read} if columns_not_read else {}
+    write_quarantine_and_counts(quarantine, count_keys, output_dir, F.REVIEW_SPLITS, extra)

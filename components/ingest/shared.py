@@ -40,15 +40,23 @@ def shown(value: object) -> str:
     return repr(value)[:SHOWN_CHARS]
 
 
-def quarantine_line(source_spec: str, position: str, reason: str, **cells) -> dict:
+def quarantine_line(source_spec: str, position: str, reason: str, detail: str, **cells) -> dict:
     """What the quarantine keeps of a set-aside record: enough to find and judge it."""
-    return {"source": source_spec, "position": position, "reason": reason, **cells}
+    return {
+        "source": source_spec,
+        "position": position,
+        "reason": reason,
+        "detail": detail,
+        **cells,
+    }
 
 
 def position_order(position: str) -> tuple:
-    """A sort key putting positions (`path:line`, or a name) in file, then line, order."""
-    path, _, line = position.rpartition(":")
-    return (path, int(line)) if line.isdigit() else (position, 0)
+    """A sort key putting positions (`path:line`, `path:first-last`, or a name) in file, then
+    line, order."""
+    path, _, lines = position.rpartition(":")
+    first = lines.partition("-")[0]
+    return (path, int(first)) if first.isdigit() else (position, 0)
 
 
 def write_splits(
@@ -103,10 +111,15 @@ def summarize_counts(raw: dict, splits: Sequence[str] = F.SPLITS) -> dict:
 
 
 def write_quarantine_and_counts(
-    quarantine, count_keys: list, output_dir: str, splits: Sequence[str] = F.SPLITS
+    quarantine,
+    count_keys: list,
+    output_dir: str,
+    splits: Sequence[str] = F.SPLITS,
+    extra: Mapping | None = None,
 ) -> None:
     """Writes the quarantined records with their reasons, and counts.json (written per split
-    of `splits`).
+    of `splits`, with `extra`, what the source reported besides the counts, such as columns
+    not read).
 
     `count_keys` are PCollections of one key per record read ("read") and per written record
     (its split); each quarantined record adds `quarantine/<reason>`, so the counts reconcile
@@ -128,7 +141,7 @@ def write_quarantine_and_counts(
         | "FlattenCounts" >> beam.Flatten()
         | "Count" >> beam.combiners.Count.PerElement()
         | "ToDict" >> beam.combiners.ToDict()
-        | "Summarize" >> beam.Map(summarize_counts, splits)
+        | "Summarize" >> beam.Map(lambda raw: {**summarize_counts(raw, splits), **(extra or {})})
     )
     write_json_file(counts, output_dir, COUNTS_FILE, "Counts", sort_keys=False)
 

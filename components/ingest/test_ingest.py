@@ -54,18 +54,24 @@ def test_parse_label_rejects_everything_else(value):
 
 
 @pytest.mark.parametrize(
-    "text, label, split, reason",
+    "text, label, split, reason, detail",
     [
-        ("  \n", 1, "train", "empty_text"),
-        (None, 1, "train", "empty_text"),
-        (b"caf\xe9 au lait", 1, "train", "text_not_utf8"),
-        ("fine text", "meh", "train", "unknown_label"),
-        ("fine text", 1, "validation", "unknown_split"),
+        ("  \n\u2028", 1, "train", "empty_text", "the text is empty or only whitespace"),
+        (None, 1, "train", "missing_text", "no text: the field is absent or null"),
+        (12, 1, "train", "text_not_a_string", "the text is a number, not a string"),
+        (["a"], 1, "train", "text_not_a_string", "the text is an array, not a string"),
+        ({"a": 1}, 1, "train", "text_not_a_string", "the text is an object, not a string"),
+        (True, 1, "train", "text_not_a_string", "the text is true or false, not a string"),
+        (b"caf\xe9 au lait", 1, "train", "not_utf8", "byte 0xe9 at byte 4 is not UTF-8"),
+        ("fine text", "meh", "train", "unknown_label", "'meh' is not one of 0/1, neg/pos"),
+        ("fine text", None, "train", "unknown_label", "None is not one of"),
+        ("fine text", 1, "validation", "unknown_split", "'validation' is not train or test"),
     ],
 )
-def test_validate_names_the_reason(text, label, split, reason):
+def test_validate_names_the_reason_and_what_was_found(text, label, split, reason, detail):
     record = {F.TEXT_KEY: text, F.LABEL_KEY: label, "split": split, "position": "p", F.ID_KEY: "i"}
-    assert validate(record, max_text_bytes=100) == (None, reason)
+    example, found_reason, found_detail = validate(record, max_text_bytes=100)
+    assert example is None and found_reason == reason and found_detail.startswith(detail)
 
 
 def test_validate_measures_the_length_in_bytes():
@@ -76,7 +82,11 @@ def test_validate_measures_the_length_in_bytes():
         "position": "p",
         F.ID_KEY: "i",
     }
-    assert validate(record, max_text_bytes=100) == (None, "text_too_long")  # 120 bytes.
+    assert validate(record, max_text_bytes=100) == (
+        None,
+        "text_too_long",
+        "120 bytes, above --max-text-bytes 100",
+    )
     assert validate(record, max_text_bytes=120)[0][F.TEXT_KEY] == "é" * 60
 
 
@@ -178,7 +188,7 @@ def test_csv_directory_with_custom_fields_and_bad_records_quarantined(tmp_path):
     assert counts["read"] == 7
     assert counts["quarantine_reasons"] == {
         "empty_text": 1,
-        "text_not_utf8": 1,
+        "not_utf8": 1,
         "unknown_label": 1,
     }
     written = sum(counts["written"].values())
@@ -188,7 +198,7 @@ def test_csv_directory_with_custom_fields_and_bad_records_quarantined(tmp_path):
     quarantined = read_quarantine(output)
     assert sorted(q["reason"] for q in quarantined) == [
         "empty_text",
-        "text_not_utf8",
+        "not_utf8",
         "unknown_label",
     ]
     assert all(q["position"].startswith(str(source)) for q in quarantined)
@@ -207,7 +217,7 @@ def test_single_jsonl_file_names_splits_in_a_field(tmp_path):
         SENTIMENT, IngestConfig(source=f"jsonl:{path}", max_quarantine_fraction=0.5), output
     )
     assert counts["read"] == 11
-    assert counts["quarantine_reasons"] == {"empty_text": 1, "unknown_split": 1}
+    assert counts["quarantine_reasons"] == {"invalid_json": 1, "unknown_split": 1}
     assert counts["written"]["test"] == 1
     ids = {e[F.ID_KEY] for e in read_examples(output, "train") + read_examples(output, "eval")}
     assert ids == {f"r{i}" for i in range(8)}
@@ -245,7 +255,7 @@ def write_corrupted_jsonl(path) -> dict:
     bad = [
         ({"text": "", "label": 1, "split": "train"}, "empty_text"),
         ({"text": " \t\n ", "label": 1, "split": "train"}, "empty_text"),
-        ({"label": 1, "split": "train"}, "empty_text"),
+        ({"label": 1, "split": "train"}, "missing_text"),
         ({"text": "no label", "split": "train"}, "unknown_label"),
         ({"text": "odd label", "label": "maybe", "split": "train"}, "unknown_label"),
         ({"text": "x" * 300, "label": 0, "split": "train"}, "text_too_long"),
@@ -259,7 +269,7 @@ def write_corrupted_jsonl(path) -> dict:
     )
     path.write_bytes(content)
     reasons = {}
-    for reason in [r for _, r in bad] + ["empty_text", "text_not_utf8"]:
+    for reason in [r for _, r in bad] + ["invalid_json", "not_utf8"]:
         reasons[reason] = reasons.get(reason, 0) + 1
     return reasons
 

@@ -117,9 +117,19 @@ def test_tfds_unsupervised_split_is_read_into_unlabeled(tmp_path):
         assert not any("unsupervised" in e[F.ID_KEY] for e in read_examples(output, split))
 
 
-@pytest.mark.parametrize("asked, reason", [(False, "unknown_label"), (True, None)])
-def test_an_unlabeled_record_is_accepted_only_when_asked(asked, reason):
+@pytest.mark.parametrize(
+    "asked, reason, detail",
+    [(False, "unknown_label", "None is not one of 0/1"), (True, "", "")],
+)
+def test_an_unlabeled_record_is_accepted_only_when_asked(asked, reason, detail):
     record = {F.TEXT_KEY: "t", F.LABEL_KEY: None, "split": F.UNLABELED_SPLIT, "position": "p"}
-    example, found = validate(dict(record, **{F.ID_KEY: "i"}), 100, unlabeled=asked)
-    assert found == reason
+    example, found, found_detail = validate(dict(record, **{F.ID_KEY: "i"}), 100, unlabeled=asked)
+    assert found == reason and found_detail.startswith(detail)
     assert (example or {}).get(F.LABEL_KEY) == (F.NO_LABEL if asked else None)
+
+
+def test_a_label_in_the_unlabeled_split_is_set_aside_with_the_label_shown():
+    record = {F.TEXT_KEY: "t", F.LABEL_KEY: "pos", "split": F.UNLABELED_SPLIT, "position": "p"}
+    example, reason, detail = validate(dict(record, **{F.ID_KEY: "i"}), 100, unlabeled=True)
+    assert (example, reason) == (None, "label_in_unlabeled")
+    assert detail == "'pos' is a label, in the unlabeled split"

@@ -28,9 +28,10 @@ def pretrain(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import PretrainConfig
     from components.pretrain.pretrain import run_pretrain_step
 

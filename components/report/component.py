@@ -26,9 +26,10 @@ def report_sentiment(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.tasks import SENTIMENT
     from components.report.report import run_report_step
 
@@ -62,9 +63,10 @@ def report_forecast(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.tasks import FORECAST
     from components.report.report import run_report_step
 

@@ -26,6 +26,7 @@ def train_sentiment(
     learning_rate_decay: float,
     patience: int,
     seed: int,
+    memory_budget_mb: int,
     cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
@@ -38,9 +39,10 @@ def train_sentiment(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import TrainConfig
     from components.common.tasks import SENTIMENT
     from components.train.train import run_train_step
@@ -60,6 +62,7 @@ def train_sentiment(
         learning_rate_decay=learning_rate_decay,
         patience=patience,
         seed=seed,
+        memory_budget_mb=memory_budget_mb,
     )
     run_train_step(
         SENTIMENT,
@@ -87,6 +90,7 @@ def train_forecast(
     learning_rate_decay: float,
     patience: int,
     seed: int,
+    memory_budget_mb: int,
     cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
@@ -97,9 +101,10 @@ def train_forecast(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import TrainConfig
     from components.common.tasks import FORECAST
     from components.train.train import run_train_step
@@ -116,6 +121,7 @@ def train_forecast(
         learning_rate_decay=learning_rate_decay,
         patience=patience,
         seed=seed,
+        memory_budget_mb=memory_budget_mb,
     )
     run_train_step(
         FORECAST,

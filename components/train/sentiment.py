@@ -7,9 +7,11 @@ training loop itself is train.py's.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from components.common import features as F
@@ -25,7 +27,7 @@ from components.common.encoder import (
 )
 from components.common.transformed import transformed_feature_spec
 from components.train.embeddings import ppmi_svd_vectors
-from components.train.learning import Learning, feature_target_pairs, in_memory
+from components.train.learning import Learning, feature_target_pairs, read_split
 from components.train.models import EMBEDDING_LAYER, build_model
 
 
@@ -45,8 +47,8 @@ def transformed_dataset(
 def sentiment_model(
     config: TrainConfig,
     transform_config: TransformConfig,
-    train_ids: tf.Tensor,
-    unlabeled_ids: Callable[[], tf.Tensor],
+    train_ids: tf.Tensor | np.ndarray,
+    unlabeled_ids: Callable[[], np.ndarray],
     encoder: Encoder | None = None,
 ) -> keras.Model:
     """The classifier `config` describes, its embedding started as `config.embedding_init` says
@@ -66,11 +68,11 @@ def sentiment_model(
         config.dropout,
     )
     if config.embedding_init == "ppmi-svd":
-        ids = train_ids
+        ids = np.asarray(train_ids)
         if F.UNLABELED_SPLIT in text_splits(config.embedding_text):
-            ids = tf.concat([ids, unlabeled_ids()], axis=0)
+            ids = np.concatenate([ids, unlabeled_ids()])
         vectors = ppmi_svd_vectors(
-            ids.numpy(), transform_config.vocab_size, config.embedding_dim, config.seed
+            ids, transform_config.vocab_size, config.embedding_dim, config.seed
         )
         model.get_layer(EMBEDDING_LAYER).set_weights([vectors])
     if encoder is not None:
@@ -116,9 +118,12 @@ def sentiment_learning(
     encoder = read_encoder(pretrain_dir) if pretrain_dir else None
     pretraining = read_pretrain_summary(pretrain_dir) if pretrain_dir else {"tokens": 0}
 
-    def unlabeled_ids() -> tf.Tensor:
+    def unlabeled_ids() -> np.ndarray:
         pairs = transformed_dataset(transformed_dir, transform_graph_dir, F.UNLABELED_SPLIT)
-        return in_memory(pairs, F.UNLABELED_SPLIT)[0]
+        # Read as train is, under --memory-budget-mb; the word vectors count them all at once.
+        with tempfile.TemporaryDirectory(prefix="unlabeled-split-") as scratch_dir:
+            split = read_split(pairs, F.UNLABELED_SPLIT, config.memory_budget_mb, scratch_dir)
+            return np.array(split.feature_rows())
 
     return Learning(
         build_model=lambda train_ids: sentiment_model(

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from components.common import features as F
 from components.common.config import ConfigError, TrainConfig, TransformConfig
@@ -11,7 +10,7 @@ from components.train.embeddings import (
     ppmi_svd_vectors,
     truncated_svd_vectors,
 )
-from components.train.learning import in_memory
+from components.train.learning import read_split
 from components.train.models import EMBEDDING_LAYER
 from components.train.sentiment import sentiment_model, transformed_dataset
 from components.train.train import run_train
@@ -63,13 +62,16 @@ def test_no_words_near_each_other_is_a_clear_error():
 
 def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, transformed):
     transform_config = TransformConfig(vocab_size=24, max_seq_len=40)  # The fixture's.
-    train_ids, _ = in_memory(
-        transformed_dataset(transformed["data"], transformed["graph"], "train"), "train"
-    )
+    train_ids = read_split(
+        transformed_dataset(transformed["data"], transformed["graph"], "train"),
+        "train",
+        TrainConfig().memory_budget_mb,
+        str(tmp_path),
+    ).feature_rows()
     config = TrainConfig(embedding_dim=4, units=4, dense_units=4, embedding_init="ppmi-svd")
 
     model = sentiment_model(config, transform_config, train_ids, _unlabeled_not_read)
-    expected = ppmi_svd_vectors(train_ids.numpy(), 24, 4, config.seed)
+    expected = ppmi_svd_vectors(np.asarray(train_ids), 24, 4, config.seed)
     np.testing.assert_array_equal(model.get_layer(EMBEDDING_LAYER).get_weights()[0], expected)
 
     config = TrainConfig(**{**vars(config), "epochs": 2, "batch_size": 16})
@@ -85,12 +87,15 @@ def _unlabeled_not_read():
     raise AssertionError("the unlabeled reviews were read though --embedding-text is train")
 
 
-def test_ppmi_svd_from_train_and_unlabeled_text_counts_both(transformed):
+def test_ppmi_svd_from_train_and_unlabeled_text_counts_both(tmp_path, transformed):
     transform_config = TransformConfig(vocab_size=24, max_seq_len=40)  # The fixture's.
-    train_ids, _ = in_memory(
-        transformed_dataset(transformed["data"], transformed["graph"], "train"), "train"
-    )
-    unlabeled = tf.constant(np.random.default_rng(0).integers(2, 24, (60, 40)), tf.int64)
+    train_ids = read_split(
+        transformed_dataset(transformed["data"], transformed["graph"], "train"),
+        "train",
+        TrainConfig().memory_budget_mb,
+        str(tmp_path),
+    ).feature_rows()
+    unlabeled = np.random.default_rng(0).integers(2, 24, (60, 40))
     config = TrainConfig(
         embedding_dim=4,
         units=4,
@@ -99,12 +104,12 @@ def test_ppmi_svd_from_train_and_unlabeled_text_counts_both(transformed):
         embedding_text="train+unlabeled",
     )
     model = sentiment_model(config, transform_config, train_ids, lambda: unlabeled)
-    both = np.concatenate([train_ids.numpy(), unlabeled.numpy()])
+    both = np.concatenate([np.asarray(train_ids), unlabeled])
     np.testing.assert_array_equal(
         model.get_layer(EMBEDDING_LAYER).get_weights()[0],
         ppmi_svd_vectors(both, 24, 4, config.seed),
     )
     assert not np.allclose(
         model.get_layer(EMBEDDING_LAYER).get_weights()[0],
-        ppmi_svd_vectors(train_ids.numpy(), 24, 4, config.seed),
+        ppmi_svd_vectors(np.asarray(train_ids), 24, 4, config.seed),
     )

@@ -21,18 +21,23 @@ def test_forecaster_is_early_stopped_on_eval_loss_and_keeps_the_best_epoch(
     history = read_json(f"{sine_model_dir}/{HISTORY_FILE}")
     info = read_json(f"{sine_model_dir}/{MODEL_INFO_FILE}")
     per_epoch = history["per_epoch"]
-    assert history["monitor"] == "val_loss"
     assert set(per_epoch) == {"loss", "rmse", "val_loss", "val_rmse", "epoch_seconds"}
     assert info["task"] == "forecast" and info["window_config"]["lookback"] == TINY_WINDOW.lookback
     assert info["train_examples"] == 280 - TINY_WINDOW.lookback  # Train windows: 10 to 279.
+    # Early stopping fired on eval loss: training ended `patience` epochs after the eval loss
+    # was lowest, well before the epochs allowed. Train loss, which this run's watcher would
+    # follow if it watched the wrong metric, is lowest at another epoch.
+    val_loss = per_epoch["val_loss"]
     best = history["best_epoch"] - 1
-    assert per_epoch["val_loss"][best] == min(per_epoch["val_loss"])
+    assert best == val_loss.index(min(val_loss))
+    assert info["epochs_trained"] == len(val_loss) == best + 1 + TINY_FORECAST_TRAIN_CONFIG.patience
+    assert info["epochs_trained"] < TINY_FORECAST_TRAIN_CONFIG.epochs
+    assert per_epoch["loss"].index(min(per_epoch["loss"])) != best
     # Learned: far below the scaled series' variance of about 1.
-    assert min(per_epoch["val_loss"]) < 0.2
+    assert min(val_loss) < 0.2
 
+    # The saved model carries the best epoch's weights, which the last epoch's do not match.
+    assert abs(val_loss[-1] - val_loss[best]) > 1e-3 * val_loss[best]
     model = keras.saving.load_model(f"{sine_model_dir}/{MODEL_FILE}")
     evaluation = window_dataset(sine_transformed["data"], "eval", TINY_WINDOW.lookback).batch(64)
-    assert model.evaluate(evaluation, verbose=0)[0] == pytest.approx(
-        per_epoch["val_loss"][best], rel=1e-5
-    )
-    assert TINY_FORECAST_TRAIN_CONFIG.epochs >= info["epochs_trained"]
+    assert model.evaluate(evaluation, verbose=0)[0] == pytest.approx(val_loss[best], rel=1e-5)

@@ -51,7 +51,7 @@ def train_in_child(transformed, model_dir, checkpoint_dir, kill_after: int):
     )
 
 
-def test_sigkill_then_rerun_resumes_and_trains_the_same_number_of_epochs(tmp_path, transformed):
+def test_sigkill_then_rerun_resumes_and_ends_as_an_uninterrupted_run_would(tmp_path, transformed):
     model_dir, checkpoint_dir = tmp_path / "model", tmp_path / "checkpoint"
     killed = train_in_child(transformed, model_dir, checkpoint_dir, KILL_AFTER_EPOCH)
     assert killed.returncode == -signal.SIGKILL
@@ -70,3 +70,11 @@ def test_sigkill_then_rerun_resumes_and_trains_the_same_number_of_epochs(tmp_pat
     for name, values in progress["history"].items():
         assert history["per_epoch"][name][:KILL_AFTER_EPOCH] == values
     assert not checkpoint_dir.exists()  # Cleared once the model is complete.
+
+    uninterrupted_dir = tmp_path / "uninterrupted"
+    whole = train_in_child(transformed, uninterrupted_dir, tmp_path / "whole-checkpoint", 0)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    # The same seed gives the same epochs: each epoch's batches depend on its number alone.
+    uninterrupted = read_json(f"{uninterrupted_dir}/{HISTORY_FILE}")
+    del uninterrupted["per_epoch"]["epoch_seconds"], history["per_epoch"]["epoch_seconds"]
+    assert history == uninterrupted

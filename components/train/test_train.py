@@ -12,7 +12,7 @@ from components.common.artifacts import (
     MODEL_INFO_FILE,
     MODEL_SUMMARY_FILE,
 )
-from components.common.config import MODEL_TYPES, ConfigError, TrainConfig
+from components.common.config import MODEL_TYPES, ConfigError, TrainConfig, task_defaults
 from components.common.io import read_json
 from components.common.tasks import SENTIMENT
 from components.conftest import TINY_TRAIN_CONFIG
@@ -32,10 +32,17 @@ from components.train.train import run_train, write_tensorboard_logs
         ("bigru", 365_953),
     ],
 )
-def test_default_models_are_the_walkthroughs(model_type, total_params):
-    defaults = TrainConfig()
+def test_the_walkthrough_preset_builds_the_walkthroughs_models(model_type, total_params):
+    walkthrough = task_defaults(SENTIMENT, "walkthrough")
     model = build_model(
-        model_type, 10_000, 120, defaults.embedding_dim, defaults.units, defaults.dense_units
+        model_type,
+        walkthrough.transform.vocab_size,
+        walkthrough.transform.max_seq_len,
+        walkthrough.train.embedding_dim,
+        walkthrough.train.units,
+        walkthrough.train.dense_units,
+        walkthrough.train.pooling,
+        walkthrough.train.dropout,
     )
     assert model.count_params() == total_params
     assert model.output_shape == (None, 1)
@@ -69,12 +76,20 @@ def test_training_learns_and_keeps_the_best_eval_epoch(trained_model_dir, transf
     assert f"Total params: {info['total_params']:,}" in summary
     assert max(per_epoch["val_accuracy"]) > 0.8  # The generated sentiment words are learnable.
 
-    # The saved model carries the weights of the best eval epoch, not the last one.
+    # Early stopping fired: the best epoch is the first to reach the highest eval accuracy, and
+    # training went on for `patience` epochs without beating it.
+    best = history["best_epoch"] - 1
+    assert best == per_epoch["val_accuracy"].index(max(per_epoch["val_accuracy"]))
+    assert len(per_epoch["val_accuracy"]) == best + 1 + TINY_TRAIN_CONFIG.patience
+    # The saved model carries the weights of the best eval epoch, not the last one. Eval
+    # accuracy saturates at 1.0 on this data, so it cannot tell the epochs apart; eval loss can.
+    last_loss, best_loss = per_epoch["val_loss"][-1], per_epoch["val_loss"][best]
+    assert abs(last_loss - best_loss) > 100 * 1e-5 * best_loss
     model = keras.saving.load_model(f"{trained_model_dir}/{MODEL_FILE}")
     model.compile(loss="binary_crossentropy", metrics=["accuracy"])
     evaluation = transformed_dataset(transformed["data"], transformed["graph"], "eval").batch(64)
-    _, accuracy = model.evaluate(evaluation, verbose=0)
-    best = history["best_epoch"] - 1
+    loss, accuracy = model.evaluate(evaluation, verbose=0)
+    assert loss == pytest.approx(best_loss, rel=1e-5)
     assert accuracy == pytest.approx(per_epoch["val_accuracy"][best], abs=1e-6)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -33,7 +34,7 @@ from components.common.step_cache import run_cached, step_key
 from components.common.tasks import FORECAST, SENTIMENT, TASKS
 from components.train.callbacks import EarlyStoppingWithCheckpoints, TrainingProgress
 from components.train.forecast import forecast_learning
-from components.train.learning import in_memory
+from components.train.learning import FileSplit, InMemorySplit, Learning, read_split
 from components.train.sentiment import sentiment_learning
 
 logger = logging.getLogger(__name__)
@@ -64,23 +65,13 @@ def run_train(
     stopping = EarlyStoppingWithCheckpoints(
         config.patience, checkpoint_dir, spec.monitor, spec.higher_is_better
     )
-    train_features, train_targets = in_memory(learning.train, "train")
-    model = stopping.resume() or learning.build_model(train_features)
-    if not model.compiled:
-        model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
-            loss=learning.loss,
-            metrics=learning.metrics,
-        )
-    summary_lines = []
-    model.summary(print_fn=lambda line, **_: summary_lines.append(line))
-    logger.info("%s", "\n".join(summary_lines))
-    if stopping.wait < config.patience:
-        train = (train_features, train_targets)
-        fit(model, config, stopping, train, in_memory(learning.evaluation, "eval"))
+    with tempfile.TemporaryDirectory(prefix="train-splits-") as scratch_dir:
+        train = read_split(learning.train, "train", config.memory_budget_mb, scratch_dir)
+        evaluation = read_split(learning.evaluation, "eval", config.memory_budget_mb, scratch_dir)
+        model, summary_lines = train_model(config, learning, stopping, train, evaluation)
     stopping.restore_best()
 
-    info = model_info(config, model, stopping, len(train_targets), learning.settings)
+    info = model_info(config, model, stopping, len(train), learning.settings)
     with atomic_directory(model_dir) as staging:
         model.save(f"{staging}/{MODEL_FILE}")
         with tf.io.gfile.GFile(f"{staging}/{MODEL_SUMMARY_FILE}", "w") as summary_file:
@@ -106,22 +97,48 @@ def run_train(
     return info
 
 
+def train_model(
+    config: TrainConfig,
+    learning: Learning,
+    stopping: EarlyStoppingWithCheckpoints,
+    train: InMemorySplit | FileSplit,
+    evaluation: InMemorySplit | FileSplit,
+) -> tuple[keras.Model, list[str]]:
+    """The model, built (or resumed) and trained as far as `stopping` lets it, and the lines of
+    its Keras summary."""
+    model = stopping.resume() or learning.build_model(train.feature_rows())
+    if not model.compiled:
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss=learning.loss,
+            metrics=learning.metrics,
+        )
+    summary_lines = []
+    model.summary(print_fn=lambda line, **_: summary_lines.append(line))
+    logger.info("%s", "\n".join(summary_lines))
+    if stopping.wait < config.patience:
+        fit(model, config, stopping, train, evaluation)
+    return model, summary_lines
+
+
 def fit(
     model: keras.Model,
     config: TrainConfig,
     stopping: EarlyStoppingWithCheckpoints,
-    train: tuple[tf.Tensor, tf.Tensor],
-    evaluation: tuple[tf.Tensor, tf.Tensor],
+    train: InMemorySplit | FileSplit,
+    evaluation: InMemorySplit | FileSplit,
 ) -> None:
-    """Trains `model` on the (features, targets) of train, watched on eval, from the epoch
-    after the last one `stopping` has seen, until it stops or `config.epochs` are done."""
-    batches = (
-        tf.data.Dataset.from_tensor_slices(train)
-        .shuffle(len(train[1]), seed=config.seed)
-        .batch(config.batch_size)
+    """Trains `model` on train, watched on eval, from the epoch after the last one `stopping`
+    has seen, until it stops or `config.epochs` are done."""
+    batches = epoch_batches(
+        train,
+        config.seed,
+        config.batch_size,
+        first_epoch=stopping.epochs_done,
+        epochs=config.epochs,
     )
-    eval_batches = tf.data.Dataset.from_tensor_slices(evaluation).batch(config.batch_size)
-    steps_per_epoch = -(-len(train[1]) // config.batch_size)
+    eval_batches = evaluation.batches(config.batch_size)
+    steps_per_epoch = -(-len(train) // config.batch_size)
     callbacks = [stopping, TrainingProgress(config.epochs, steps_per_epoch)]
     if config.learning_rate_decay < 1:
         # Set from the epoch number alone, so a resumed run continues the same schedule.
@@ -134,10 +151,28 @@ def fit(
         validation_data=eval_batches,
         epochs=config.epochs,
         initial_epoch=stopping.epochs_done,
+        # `batches` holds only the epochs still to run, one after another.
+        steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         verbose=0,
         shuffle=False,  # `batches` shuffles itself (seeded): Keras shuffles only arrays.
     )
+
+
+def epoch_batches(
+    split: InMemorySplit | FileSplit, seed: int, batch_size: int, first_epoch: int, epochs: int
+) -> tf.data.Dataset:
+    """The batches of epochs `first_epoch` .. `epochs` - 1, one after another, each epoch's
+    examples in an order set by the seed and the epoch's number alone.
+
+    So a training resumed after epoch k sees the same batches in epoch k + 1 as one that was
+    never interrupted (a dataset reshuffled each iteration would restart at its first order).
+    """
+
+    def one_epoch(epoch):
+        return split.batches(batch_size, shuffle_seed=seed * 1_000_003 + epoch)
+
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
 
 
 def model_info(

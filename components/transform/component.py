@@ -24,9 +24,10 @@ def transform_sentiment(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import TransformConfig
     from components.common.tasks import SENTIMENT
     from components.transform.transform import run_transform_step
@@ -54,6 +55,7 @@ def transform_forecast(
     lookback: int,
     horizon: int,
     scaling: str,
+    forecast_target: str,
     beam_args: list,
     cache_dir: str,
     examples: Input[Dataset],
@@ -64,14 +66,17 @@ def transform_forecast(
     import time
 
     start = time.monotonic()
-    from components.common import logs
+    from components.common import lifetime, logs
 
     logs.configure()  # Before any import of TensorFlow: it starts TensorFlow quietly.
+    lifetime.end_with_local_run()
     from components.common.config import WindowConfig
     from components.common.tasks import FORECAST
     from components.transform.transform import run_transform_step
 
-    window = WindowConfig(lookback=lookback, horizon=horizon, scaling=scaling)
+    window = WindowConfig(
+        lookback=lookback, horizon=horizon, scaling=scaling, forecast_target=forecast_target
+    )
     run_transform_step(
         FORECAST,
         window,

@@ -9,14 +9,14 @@ from components.common.artifacts import WINDOW_CONFIG_FILE, read_window_config
 from components.common.beam import LOCAL_RUNNER
 from components.common.config import FORECAST, ConfigError, WindowConfig
 from components.common.io import read_json, tfrecord_files
-from components.common.series import make_windows
-from components.conftest import DATED_VALUES
-from components.transform.forecast import RAW_SERIES_FEATURE_SPEC
+from components.common.series import make_windows, read_series
+from components.conftest import DATED_VALUES, TINY_WINDOW
+from components.transform.forecast import RAW_SERIES_FEATURE_SPEC, train_change_std
 from components.transform.forecast_preprocessing import make_forecast_preprocessing_fn
 from components.transform.transform import run_transform
 
 # Windows of 3 values forecasting 2 steps past the last: 5 points per window.
-WINDOW = WindowConfig(lookback=3, horizon=2, scaling="zscore")
+WINDOW = WindowConfig(lookback=3, horizon=2, scaling="zscore", forecast_target="level")
 
 
 def test_make_windows_cuts_every_window_in_time_order():
@@ -43,13 +43,15 @@ class ForecastPreprocessingFnTest(tft_unit.TransformTestCase):
                 F.SCALED_VALUE_KEY: (v - 2.0) / 8.0,
                 F.SCALE_CENTER_KEY: 2.0,
                 F.SCALE_WIDTH_KEY: 8.0,
+                # One-step changes of std 3 in the series' units are 3 / 8 in scaled units.
+                F.CHANGE_SCALE_KEY: 3.0 / 8.0,
             }
             for i, v in enumerate(values)
         ]
         self.assertAnalyzeAndTransformResults(
             input_data,
             tft.DatasetMetadata.from_feature_spec(RAW_SERIES_FEATURE_SPEC),
-            make_forecast_preprocessing_fn("minmax"),
+            make_forecast_preprocessing_fn("minmax", change_std=3.0),
             expected,
         )
 
@@ -105,6 +107,34 @@ def test_windows_belong_to_their_targets_period_and_never_read_ahead(dated_trans
         np.testing.assert_allclose(windows[F.HISTORY_KEY], expected_histories, rtol=1e-5)
         if split == "train":
             assert steps.max() - 2 < first_step["eval"]
+
+
+def test_change_windows_are_relative_to_their_last_value_in_units_of_train_changes(
+    sine_ingested_dir, sine_transformed
+):
+    assert TINY_WINDOW.forecast_target == "change"
+    series = read_series(sine_ingested_dir)
+    train = series.values[series.splits == "train"].astype(np.float64)
+    assert train_change_std(sine_ingested_dir) == pytest.approx(np.diff(train).std())
+    # In the series' units: (value - last value read) / std of the train period's changes.
+    change_std, lookback = np.diff(train).std(), TINY_WINDOW.lookback
+    for split in ("train", "test"):
+        windows = read_windows(sine_transformed["data"], split, lookback)
+        steps = windows[F.STEP_KEY]
+        last = series.values[steps - 1]
+        histories = np.stack([series.values[s - lookback : s] for s in steps])
+        np.testing.assert_allclose(
+            windows[F.HISTORY_KEY], (histories - last[:, None]) / change_std, atol=1e-4
+        )
+        np.testing.assert_allclose(
+            windows[F.TARGET_KEY], (series.values[steps] - last) / change_std, atol=1e-4
+        )
+        assert np.all(windows[F.HISTORY_KEY][:, -1] == 0)
+
+
+def test_a_series_without_changes_keeps_its_units(dated_ingested_dir):
+    # The dated series rises by exactly 1 a day: its changes have no spread to divide by.
+    assert train_change_std(dated_ingested_dir) == 1.0
 
 
 def test_a_window_longer_than_the_train_period_is_refused(tmp_path, dated_ingested_dir):
