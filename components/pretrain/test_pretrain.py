@@ -11,6 +11,7 @@ from components.common.encoder import (
 from components.common.tasks import SENTIMENT
 from components.pretrain.pretrain import held_out_rows, run_pretrain, token_stream
 from components.train import train as train_module
+from components.train.learning import FileSplit, InMemorySplit
 from components.train.models import EMBEDDING_LAYER
 
 # The transformed fixture has a vocabulary of 24 ids; a tiny encoder learns it in seconds.
@@ -78,20 +79,33 @@ def _first_fit_weights(monkeypatch) -> dict:
         recurrent = next(layer for layer in model.layers if "bidirectional" in layer.name)
         seen[FORWARD] = recurrent.forward_layer.get_weights()
         seen[BACKWARD] = recurrent.backward_layer.get_weights()
+        seen["train"] = args[2]  # fit(model, config, stopping, train, evaluation)
         return original(model, *args)
 
     monkeypatch.setattr(train_module, "fit", recording_fit)
     return seen
 
 
-def test_the_classifier_starts_from_the_pretrained_encoder(tmp_path, transformed, monkeypatch):
+# A budget of 0 MB trains from files (FileSplit), the default from memory (InMemorySplit).
+@pytest.mark.parametrize("memory_budget_mb", [TrainConfig().memory_budget_mb, 0])
+def test_the_classifier_starts_from_the_pretrained_encoder(
+    tmp_path, transformed, monkeypatch, memory_budget_mb
+):
     pretrain_dir = str(tmp_path / "encoder")
     _pretrain(QUICK, "bigru", transformed, pretrain_dir)
     encoder = read_encoder(pretrain_dir)
     seen = _first_fit_weights(monkeypatch)
-    config = TrainConfig(model_type="bigru", epochs=1, batch_size=32, dense_units=4, **TINY)
+    config = TrainConfig(
+        model_type="bigru",
+        epochs=1,
+        batch_size=32,
+        dense_units=4,
+        memory_budget_mb=memory_budget_mb,
+        **TINY,
+    )
 
     info = _train(config, transformed, str(tmp_path / "model"), pretrain_dir)
+    assert isinstance(seen["train"], FileSplit if memory_budget_mb == 0 else InMemorySplit)
     np.testing.assert_array_equal(seen["embedding"], encoder.embedding)
     for direction in (FORWARD, BACKWARD):
         for found, pretrained in zip(seen[direction], encoder.recurrent[direction], strict=True):

@@ -87,12 +87,16 @@ def _unlabeled_not_read():
     raise AssertionError("the unlabeled reviews were read though --embedding-text is train")
 
 
-def test_ppmi_svd_from_train_and_unlabeled_text_counts_both(tmp_path, transformed):
+# A budget of 0 MB gives train's rows from files (FileSplit), the default from memory.
+@pytest.mark.parametrize("memory_budget_mb", [TrainConfig().memory_budget_mb, 0])
+def test_ppmi_svd_from_train_and_unlabeled_text_counts_both(
+    tmp_path, transformed, memory_budget_mb
+):
     transform_config = TransformConfig(vocab_size=24, max_seq_len=40)  # The fixture's.
     train_ids = read_split(
         transformed_dataset(transformed["data"], transformed["graph"], "train"),
         "train",
-        TrainConfig().memory_budget_mb,
+        memory_budget_mb,
         str(tmp_path),
     ).feature_rows()
     unlabeled = np.random.default_rng(0).integers(2, 24, (60, 40))
