@@ -133,3 +133,17 @@ def test_a_label_in_the_unlabeled_split_is_set_aside_with_the_label_shown():
     example, reason, detail = validate(dict(record, **{F.ID_KEY: "i"}), 100, unlabeled=True)
     assert (example, reason) == (None, "label_in_unlabeled")
     assert detail == "'pos' is a label, in the unlabeled split"
+
+
+def test_an_unlabeled_csv_file_needs_no_label_column(tmp_path):
+    source = tmp_path / "reviews"
+    source.mkdir()
+    (source / "train.csv").write_text(
+        "id,text,label\n" + "".join(f"t{i},train review {i},{i % 2}\n" for i in range(4))
+    )
+    (source / "test.csv").write_text("id,text,label\ns1,test review,1\n")
+    (source / "unlabeled.csv").write_text("id,text\nu1,only text here\nu2,and here\n")
+    output = str(tmp_path / "out")
+    counts = run_ingest(SENTIMENT, IngestConfig(source=f"csv:{source}", unlabeled=True), output)
+    assert _ids_by_split(output)[F.UNLABELED_SPLIT] == {"u1", "u2"}
+    assert counts["quarantined"] == 0 and "columns_not_read" not in counts
