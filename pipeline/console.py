@@ -316,6 +316,9 @@ def step_figures(step: str, outputs: dict[str, dict]) -> str:
         scores = _score_text(found, ("eval_accuracy", "eval_rmse"), "")
         figures = f"{found['model_type']}: best epoch {found['best_epoch']:g}, {scores}"
         figures = figures.replace("eval_", "eval ")
+    elif step == "pretrain" and "tokens" in found:
+        perplexity = found.get("held_out_perplexity")
+        figures = f"held-out perplexity {perplexity}" if perplexity else "off"
     elif step == "compare" and "champion" in found:
         figures = f"champion {found['champion']}"
     elif step == "evaluate" and "blessed" in found:

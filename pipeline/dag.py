@@ -21,6 +21,7 @@ from components.compare.component import compare
 from components.evaluate.component import evaluate_forecast, evaluate_sentiment
 from components.export.component import export
 from components.ingest.component import ingest_forecast, ingest_sentiment
+from components.pretrain.component import pretrain
 from components.report.component import report_forecast, report_sentiment
 from components.train.component import train_forecast, train_sentiment
 from components.transform.component import transform_forecast, transform_sentiment
@@ -42,6 +43,7 @@ STEP_COMPONENTS = {
     SENTIMENT: {
         "ingest": ingest_sentiment,
         "transform": transform_sentiment,
+        "pretrain": pretrain,
         "train": train_sentiment,
         "compare": compare,
         "evaluate": evaluate_sentiment,
@@ -126,9 +128,11 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict, local: b
     with dsl.ParallelFor(
         items=parameters["model_types"], name="models", parallelism=options.max_parallel_trainings
     ) as model_type:
-        train = step(
-            "train", model_type=model_type, transformed_examples=transformed, transform_graph=graph
-        )
+        data = {"transformed_examples": transformed, "transform_graph": graph}
+        if "pretrain" in spec.steps:
+            encoder = step("pretrain", model_type=model_type, **data).outputs["encoder"]
+            data["pretrained_encoder"] = encoder
+        train = step("train", model_type=model_type, **data)
     compare_task = step("compare", models=dsl.Collected(train.outputs["model"]))
     champion = compare_task.outputs["champion"]
     evaluate = step("evaluate", examples=examples, transform_graph=graph, model=champion)
@@ -149,7 +153,7 @@ def _add_steps(task: str, options: DeploymentOptions, parameters: dict, local: b
 
 
 def _sentiment_pipeline(options: DeploymentOptions, defaults: PipelineConfig, local: bool):
-    ingest, transform = defaults.ingest, defaults.transform
+    ingest, transform, pretraining = defaults.ingest, defaults.transform, defaults.pretrain
     train, evaluate = defaults.train, defaults.evaluate
     spec = TASKS[SENTIMENT]
 
@@ -168,14 +172,24 @@ def _sentiment_pipeline(options: DeploymentOptions, defaults: PipelineConfig, lo
         max_examples: int = ingest.max_examples,
         max_text_bytes: int = ingest.max_text_bytes,
         max_quarantine_fraction: float = ingest.max_quarantine_fraction,
+        unlabeled: bool = ingest.unlabeled,
         vocab_size: int = transform.vocab_size,
         max_seq_len: int = transform.max_seq_len,
         punctuation: str = transform.punctuation,
+        vocabulary_text: str = transform.vocabulary_text,
         model_types: list = list(train.model_types),  # noqa: B006 - as beam_args
         epochs: int = train.epochs,
         batch_size: int = train.batch_size,
         embedding_dim: int = train.embedding_dim,
         embedding_init: str = train.embedding_init,
+        embedding_text: str = train.embedding_text,
+        pretrain_tokens: int = pretraining.pretrain_tokens,
+        pretrain_sampled_words: int = pretraining.pretrain_sampled_words,
+        pretrain_window: int = pretraining.pretrain_window,
+        pretrain_batch_size: int = pretraining.pretrain_batch_size,
+        pretrain_learning_rate: float = pretraining.pretrain_learning_rate,
+        pretrain_held_out: float = pretraining.pretrain_held_out,
+        pretrain_seed: int = pretraining.pretrain_seed,
         units: int = train.units,
         dense_units: int = train.dense_units,
         pooling: str = train.pooling,

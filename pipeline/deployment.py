@@ -38,6 +38,7 @@ class StepResources:
 STEP_RESOURCES = {
     "ingest": StepResources("1", "3Gi", 3600, retries=3),
     "transform": StepResources("1", "3Gi", 3600, retries=2),
+    "pretrain": StepResources("1", "6Gi", 6 * 3600, retries=1),
     "train": StepResources("1", "6Gi", 6 * 3600, retries=1),
     "compare": StepResources("500m", "2Gi", 900, retries=3),
     "evaluate": StepResources("1", "3Gi", 3600, retries=2),

@@ -35,6 +35,7 @@ from components.common.artifacts import (
     REPORT_FILE,
 )
 from components.common.config import FORECAST, ConfigError, PipelineConfig
+from components.common.encoder import read_pretrain_summary
 from components.common.io import INCOMPLETE_SUFFIX, read_json, write_json
 from components.common.lifetime import RUN_PROCESS_ENV, run_process_marker
 from components.ingest.forecast import check_csv_columns
@@ -113,6 +114,10 @@ def summarize_run(run_dir: str, config: PipelineConfig, status: str, seconds: fl
         counts = read_json(os.path.join(outputs["ingest"]["examples"]["path"], COUNTS_FILE))
         summary["counts"] = counts["written"]
         summary["ingest"] = counts
+    if tasks.get("pretrain"):
+        summary["pretrain"] = [
+            read_pretrain_summary(task["encoder"]["path"]) for task in tasks["pretrain"]
+        ]
     if outputs["compare"]:
         summary["model"] = read_json(
             os.path.join(outputs["compare"]["champion"]["path"], MODEL_INFO_FILE)
@@ -361,7 +366,8 @@ def _run_holding_output_dir(
     log_dir = os.path.join(output_dir, LOGS_DIR, run_id)
     display = display or PlainDisplay(Console(stderr=True))
     step_names = {name: step for step, name in step_task_names(config.task.task).items()}
-    router = StepLogRouter(log_dir, display, {"train": list(config.train.model_types)}, step_names)
+    labels = {step: list(config.train.model_types) for step in ("pretrain", "train")}
+    router = StepLogRouter(log_dir, display, labels, step_names)
     local_deployment = DeploymentOptions(
         retries=False, max_parallel_trainings=1, **({"image": image} if image else {})
     )

@@ -6,6 +6,7 @@ import yaml
 from components.common.config import (
     STAGE_CONFIGS,
     IngestConfig,
+    PretrainConfig,
     SeriesConfig,
     TrainConfig,
     TransformConfig,
@@ -50,7 +51,10 @@ def test_dag_edges_follow_the_data(tmp_path):
     loop = tasks["for-loop-1"]
     assert loop["parameterIterator"]["items"] == {"inputParameter": "pipelinechannel--model_types"}
     loop_tasks = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
-    assert list(loop_tasks) == ["train-sentiment"]
+    assert list(loop_tasks) == ["pretrain", "train-sentiment"]
+    # Each model's classifier starts from its own pretrained encoder.
+    train_inputs = loop_tasks["train-sentiment"]["inputs"]["artifacts"]
+    assert train_inputs["pretrained_encoder"]["taskOutputArtifact"]["producerTask"] == "pretrain"
     # Export runs inside the condition, only when evaluate returned True.
     condition = tasks["condition-2"]
     assert "evaluate" in condition["triggerPolicy"]["condition"]
@@ -63,10 +67,16 @@ def test_dag_edges_follow_the_data(tmp_path):
 
 # The options of each task's pipeline: the shared ones, and its own stages'.
 SHARED = {"source", "max_quarantine_fraction", "max_regression", "export_dir"}
-SHARED |= {f.name for f in dataclasses.fields(TrainConfig)} - {"embedding_dim", "embedding_init"}
+SENTIMENT_TRAIN = {"embedding_dim", "embedding_init", "embedding_text"}
+SHARED |= {f.name for f in dataclasses.fields(TrainConfig)} - SENTIMENT_TRAIN
 OWN = {
-    SENTIMENT: {f.name for cls in (IngestConfig, TransformConfig) for f in dataclasses.fields(cls)}
-    | {"embedding_dim", "embedding_init", "accuracy_threshold"},
+    SENTIMENT: {
+        f.name
+        for cls in (IngestConfig, TransformConfig, PretrainConfig)
+        for f in dataclasses.fields(cls)
+    }
+    | SENTIMENT_TRAIN
+    | {"accuracy_threshold"},
     FORECAST: {f.name for cls in (SeriesConfig, WindowConfig) for f in dataclasses.fields(cls)}
     | {"max_rmse_ratio"},
 }
@@ -117,7 +127,7 @@ def test_image_and_resources_are_set_on_every_step(tmp_path):
     spec = compiled(tmp_path, "--image", "registry.example/lstm:1")
     executors = spec["deploymentSpec"]["executors"]
     platform = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert len(executors) == len(TASKS[SENTIMENT].steps) == 8
+    assert len(executors) == len(TASKS[SENTIMENT].steps) == 9
     assert {e["container"]["image"] for e in executors.values()} == {"registry.example/lstm:1"}
     for step, task_name in step_task_names(SENTIMENT).items():
         container = executors[f"exec-{task_name}"]["container"]

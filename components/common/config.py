@@ -11,17 +11,26 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from components.common import features as F
 from components.common.tasks import FORECAST, SENTIMENT, TASKS
 
 MODEL_TYPES = ("lstm", "bilstm", "stacked-bilstm", "gru", "stacked-lstm", "bigru")
 POOLING_MODES = ("last", "max", "max-mean")
 PUNCTUATION_MODES = ("drop", "keep")
 EMBEDDING_INITS = ("random", "ppmi-svd")
+# What text the vocabulary and the word vectors are learned from (splits joined by "+"): never
+# eval or test.
+TEXT_SOURCES = ("train", f"train+{F.UNLABELED_SPLIT}")
 SOURCE_KINDS = ("tfds", "aclimdb", "csv", "jsonl", "sine")
 DEFAULT_TFDS_DATASET = "imdb_reviews"
 SCALINGS = ("zscore", "minmax")
 PRESETS = ("default", "walkthrough", "best")
 FORECAST_TARGETS = ("change", "level")
+
+
+def text_splits(text_source: str) -> tuple[str, ...]:
+    """The splits a TEXT_SOURCES value names: ("train",) or ("train", "unlabeled")."""
+    return tuple(text_source.split("+"))
 
 
 class ConfigError(ValueError):
@@ -99,6 +108,12 @@ class IngestConfig:
         max_text_bytes: longer texts are quarantined as text_too_long.
         max_quarantine_fraction: ingest fails when more than this share of records is
             quarantined: past it, the source is more likely broken than a few records.
+        unlabeled: also read the source's unlabeled reviews into the `unlabeled` output
+            (sentiment only): tfds' `unsupervised` split, aclImdb's `train/unsup`, and csv/jsonl
+            records of the train split (or split `unlabeled`, or `unlabeled*` files) whose label
+            is empty. They are checked and quarantined like the rest, never reach train, eval
+            or test, and feed only --vocabulary-text, --embedding-text and pretraining. Off:
+            such records are not read (csv/jsonl: quarantined as unknown_label).
     """
 
     source: str = "tfds:imdb_reviews"
@@ -110,6 +125,7 @@ class IngestConfig:
     max_examples: int = 0
     max_text_bytes: int = 1_000_000
     max_quarantine_fraction: float = 0.01
+    unlabeled: bool = False
 
     def __post_init__(self) -> None:
         require_plain_numbers(self)
@@ -142,11 +158,15 @@ class TransformConfig:
         punctuation: "drop": punctuation only separates words; "keep": each mark is a token.
             Dropping measured higher test accuracy on IMDB (README, Results): with 120 ids,
             marks crowd out words.
+        vocabulary_text: the reviews the vocabulary is counted on, one of TEXT_SOURCES:
+            "train", or "train+unlabeled" adding ingest's unlabeled reviews (--unlabeled), so
+            words the labeled reviews rarely use get ids too. Never eval or test.
     """
 
     vocab_size: int = 10_000
     max_seq_len: int = 120
     punctuation: str = "drop"
+    vocabulary_text: str = "train"
 
     def __post_init__(self) -> None:
         require_plain_numbers(self)
@@ -157,6 +177,12 @@ class TransformConfig:
             "punctuation",
             self.punctuation,
             f"one of {PUNCTUATION_MODES}",
+        )
+        _require(
+            self.vocabulary_text in TEXT_SOURCES,
+            "vocabulary_text",
+            self.vocabulary_text,
+            f"one of {TEXT_SOURCES}",
         )
 
 
@@ -176,6 +202,9 @@ class TrainConfig:
             "ppmi-svd": word vectors computed from how the train split's reviews use each word,
             before training reads a label (components/train/embeddings.py); they lift test
             accuracy by about 0.01 (README, the best recurrent model).
+        embedding_text: the reviews "ppmi-svd" learns word vectors from, one of TEXT_SOURCES:
+            "train", or "train+unlabeled" adding ingest's unlabeled reviews (--unlabeled).
+            Never eval or test.
         units: units of each recurrent layer (per direction).
         dense_units: units of the ReLU layer before the output.
         pooling: "last": the classifier reads the recurrent layer's final state (the
@@ -202,6 +231,7 @@ class TrainConfig:
     batch_size: int = 32
     embedding_dim: int = 32
     embedding_init: str = "random"
+    embedding_text: str = "train"
     units: int = 64
     dense_units: int = 64
     pooling: str = "last"
@@ -235,6 +265,12 @@ class TrainConfig:
             self.embedding_init,
             f"one of {EMBEDDING_INITS}",
         )
+        _require(
+            self.embedding_text in TEXT_SOURCES,
+            "embedding_text",
+            self.embedding_text,
+            f"one of {TEXT_SOURCES}",
+        )
         _require(self.pooling in POOLING_MODES, "pooling", self.pooling, f"one of {POOLING_MODES}")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "0 <= x < 1")
         _require(self.memory_budget_mb >= 0, "memory_budget_mb", self.memory_budget_mb, "0 or more")
@@ -246,6 +282,51 @@ class TrainConfig:
             return MODEL_TYPES
         names = (name.strip() for name in self.model_type.split(","))
         return tuple(dict.fromkeys(name for name in names if name))
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Pretrain (sentiment only): each classifier's embedding and first recurrent layer trained
+    as a language model on the train and unlabeled reviews before the classifier fine-tunes
+    them (components/pretrain/). Its own --pretrain-seed, not --seed, so a seed sweep of the
+    classifier reuses one pretraining.
+
+    Attributes:
+        pretrain_tokens: tokens per direction the language model trains on; 0 (the default)
+            skips pretraining: it has not yet been measured to pay for its time on 2 cores.
+        pretrain_sampled_words: vocabulary words the sampled softmax scores per step.
+        pretrain_window: tokens per training window (how far back gradients flow).
+        pretrain_batch_size: windows per step.
+        pretrain_learning_rate: Adam's learning rate (gradients clipped to norm 1).
+        pretrain_held_out: share of the unlabeled reviews (of train where there are none) held
+            out to measure the language model's perplexity.
+        pretrain_seed: seed of the language model's weights, samples and windows.
+    """
+
+    pretrain_tokens: int = 0
+    pretrain_sampled_words: int = 512
+    pretrain_window: int = 64
+    pretrain_batch_size: int = 128
+    pretrain_learning_rate: float = 2e-3
+    pretrain_held_out: float = 0.01
+    pretrain_seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.pretrain_tokens >= 0, "pretrain_tokens", self.pretrain_tokens, "0 or more")
+        for name in ("pretrain_sampled_words", "pretrain_window", "pretrain_batch_size"):
+            _require(getattr(self, name) >= 1, name, getattr(self, name), "1 or more")
+        _require(
+            self.pretrain_learning_rate > 0,
+            "pretrain_learning_rate",
+            self.pretrain_learning_rate,
+            "more than 0",
+        )
+        _require(
+            0 < self.pretrain_held_out < 1,
+            "pretrain_held_out",
+            self.pretrain_held_out,
+            "0 < x < 1",
+        )
 
 
 @dataclass(frozen=True)
@@ -419,6 +500,7 @@ class PipelineConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     transform: TransformConfig = field(default_factory=TransformConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     series: SeriesConfig = field(default_factory=SeriesConfig)
@@ -428,6 +510,17 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         require_plain_numbers(self)
         check_source_for_task(self.ingest.source, self.task.task)
+        if self.task.task == SENTIMENT and not self.ingest.unlabeled:
+            for option, text in (
+                ("vocabulary_text", self.transform.vocabulary_text),
+                ("embedding_text", self.train.embedding_text),
+            ):
+                _require(
+                    F.UNLABELED_SPLIT not in text_splits(text),
+                    option,
+                    text,
+                    "the unlabeled reviews need --unlabeled",
+                )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -439,6 +532,7 @@ STAGE_CONFIGS = {
     "series": SeriesConfig,
     "transform": TransformConfig,
     "window": WindowConfig,
+    "pretrain": PretrainConfig,
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
 }

@@ -17,6 +17,12 @@ RESERVED_IDS = 2
 
 SPLITS = ("train", "eval", "test")
 SOURCE_SPLITS = ("train", "test")
+# Reviews without a label (IMDB's 50,000 unlabeled ones), read only when asked for: text for the
+# vocabulary, word vectors and language-model pretraining, never for fitting or scoring the
+# classifier, so they stay out of SPLITS.
+UNLABELED_SPLIT = "unlabeled"
+REVIEW_SPLITS = (*SPLITS, UNLABELED_SPLIT)
+NO_LABEL = -1  # The label an unlabeled review carries, as tensorflow-datasets writes it.
 LABEL_NAMES = ("negative", "positive")
 
 # Serving signature of the exported model.

@@ -66,6 +66,7 @@ TASKS: dict[str, TaskSpec] = {
         display_names={
             "ingest": "Ingest reviews",
             "transform": "Vectorize with tf.Transform",
+            "pretrain": "Pretrain encoder as a language model",
             "train": "Train model",
             "compare": "Pick the champion",
             "evaluate": "Evaluate on test reviews",

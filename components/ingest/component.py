@@ -18,11 +18,12 @@ def ingest_sentiment(
     max_examples: int,
     max_text_bytes: int,
     max_quarantine_fraction: float,
+    unlabeled: bool,
     beam_args: list,
     cache_dir: str,
     examples: Output[Dataset],
 ):
-    """Reads labeled reviews and writes train/eval/test tf.Examples."""
+    """Reads reviews and writes train/eval/test (and unlabeled) tf.Examples."""
     from components.common.provenance import check_code_version
 
     check_code_version(code_version)
@@ -47,6 +48,7 @@ def ingest_sentiment(
         max_examples=max_examples,
         max_text_bytes=max_text_bytes,
         max_quarantine_fraction=max_quarantine_fraction,
+        unlabeled=unlabeled,
     )
     run_ingest_step(SENTIMENT, config, examples, beam_args, cache_dir, start)
 

@@ -1,7 +1,7 @@
-"""Ingest for sentiment: labeled reviews from a source, as train/eval/test tf.Examples.
+"""Ingest for sentiment: reviews from a source, as train/eval/test (and unlabeled) tf.Examples.
 
-The examples have text, label (0/1), id and rating; a quarantine line has the record's id, and
-its label and split as read. The layout and counts are shared.py's.
+The examples have text, label (0/1; NO_LABEL in `unlabeled`), id and rating; a quarantine line
+has the record's id, and its label and split as read. The layout and counts are shared.py's.
 """
 
 from __future__ import annotations
@@ -38,9 +38,15 @@ logger = logging.getLogger(__name__)
 
 _POSITIVE = {"1", "pos", "positive", "true"}
 _NEGATIVE = {"0", "neg", "negative", "false"}
-# aclImdb/<split>/<pos|neg>/<id>_<rating>.txt
-_ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+# aclImdb/<split>/<pos|neg>/<id>_<rating>.txt, and aclImdb/train/unsup/<id>_0.txt unlabeled.
+_ACLIMDB_PATH = re.compile(r"(?:^|/)(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
+_ACLIMDB_UNLABELED = "unsup"
 _REVIEW_MEMBER = re.compile(r"/(train|test)/(pos|neg)/[^/]+\.txt$")
+_UNLABELED_MEMBER = re.compile(rf"/train/{_ACLIMDB_UNLABELED}/[^/]+\.txt$")
+# The source splits records come from: labeled train and test, and unlabeled when asked for.
+_SOURCE_SPLITS = (*F.SOURCE_SPLITS, F.UNLABELED_SPLIT)
+# tensorflow-datasets' name of the unlabeled split (imdb_reviews' 50,000 reviews).
+_TFDS_UNLABELED = "unsupervised"
 
 
 def stable_fraction(key: str, salt: str) -> float:
@@ -102,8 +108,18 @@ def parse_label(value: Any) -> int | None:
 _JSON_KINDS = {bool: "true or false", int: "a number", float: "a number", list: "an array"}
 
 
-def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str, str]:
-    """A raw record as an accepted example, or None with the reason and a one-line detail.
+def has_no_label(value: Any) -> bool:
+    """Whether a label value says "no label": absent, empty, or tfds' -1."""
+    if isinstance(value, str | bytes):
+        return not value.strip()
+    return value is None or (not isinstance(value, bool) and value == F.NO_LABEL)
+
+
+def validate(
+    record: dict, max_text_bytes: int, unlabeled: bool = False
+) -> tuple[dict | None, str, str]:
+    """A raw record as an accepted example, or None with the reason and a one-line detail;
+    records of the unlabeled split are accepted only when `unlabeled` (--unlabeled) asks for them.
 
     Text is bytes (files, tfds), a string (csv, jsonl), or whatever a JSON value holds.
     """
@@ -133,6 +149,11 @@ def validate(record: dict, max_text_bytes: int) -> tuple[dict | None, str, str]:
             return None, "not_utf8", f"byte {byte:#04x} at byte {error.start + 1} is not UTF-8"
     if not text.strip():
         return None, "empty_text", "the text is empty or only whitespace"
+    if unlabeled and record["split"] == F.UNLABELED_SPLIT:
+        if not has_no_label(record[F.LABEL_KEY]):
+            detail = f"{shown(record[F.LABEL_KEY])} is a label, in the unlabeled split"
+            return None, "label_in_unlabeled", detail
+        return dict(record, **{F.TEXT_KEY: text, F.LABEL_KEY: F.NO_LABEL}), "", ""
     label = parse_label(record[F.LABEL_KEY])
     if label is None:
         allowed = "0/1, neg/pos, negative/positive or false/true"
@@ -162,11 +183,12 @@ def quarantined(
 class ValidateRecords(beam.DoFn):
     """Emits accepted examples on the main output and quarantine lines on QUARANTINE."""
 
-    def __init__(self, source_spec: str, max_text_bytes: int):
+    def __init__(self, source_spec: str, max_text_bytes: int, unlabeled: bool):
         self._source_spec, self._max_text_bytes = source_spec, max_text_bytes
+        self._unlabeled = unlabeled
 
     def process(self, record: dict) -> Iterator:
-        example, reason, detail = validate(record, self._max_text_bytes)
+        example, reason, detail = validate(record, self._max_text_bytes, self._unlabeled)
         if example is not None:
             yield example
         else:
@@ -202,12 +224,16 @@ class DropDuplicateIds(beam.PTransform):
 
 
 class ReadTfds(beam.PTransform):
-    """Both splits of a tensorflow-datasets dataset; downloads it first where it is missing."""
+    """Both labeled splits of a tensorflow-datasets dataset, and its `unsupervised` split when
+    `unlabeled`; downloads the dataset first where it is missing."""
 
-    def __init__(self, name: str, data_dir: str, text_field: str, label_field: str):
+    def __init__(
+        self, name: str, data_dir: str, text_field: str, label_field: str, unlabeled: bool
+    ):
         super().__init__()
         self._name, self._data_dir = name, data_dir or None
         self._text_field, self._label_field = text_field, label_field
+        self._unlabeled = unlabeled
 
     def expand(self, root):
         # Imported here: tensorflow-datasets takes seconds to import, and only this source
@@ -221,12 +247,20 @@ class ReadTfds(beam.PTransform):
         if not builder.is_prepared():
             builder.download_and_prepare()
         read_config = tfds.ReadConfig(add_tfds_id=True)
+        tfds_splits = dict(zip(F.SOURCE_SPLITS, F.SOURCE_SPLITS, strict=True))
+        if self._unlabeled:
+            if _TFDS_UNLABELED not in builder.info.splits:
+                raise IngestError(
+                    f"--unlabeled: tensorflow-datasets dataset {self._name!r} has no "
+                    f"{_TFDS_UNLABELED!r} split (it has {sorted(builder.info.splits)})"
+                )
+            tfds_splits[F.UNLABELED_SPLIT] = _TFDS_UNLABELED
         splits = []
-        for split in F.SOURCE_SPLITS:
+        for split, tfds_split in tfds_splits.items():
             splits.append(
                 root
                 | f"Read{split.title()}"
-                >> tfds.beam.ReadFromTFDS(builder, split, read_config=read_config)
+                >> tfds.beam.ReadFromTFDS(builder, tfds_split, read_config=read_config)
                 | f"ToRecords{split.title()}" >> beam.Map(self._to_record, split)
             )
         return splits | beam.Flatten()
@@ -244,15 +278,23 @@ def _aclimdb_record(path: str, content: bytes) -> dict:
     if match is None:
         return _record(content, None, None, path)
     split, polarity, review_id, rating = match.groups()
-    return _record(content, polarity, split, path, f"{split}/{polarity}/{review_id}", int(rating))
+    if polarity == _ACLIMDB_UNLABELED:
+        # Only train's: unlabeled text from a test folder would leak test reviews into the
+        # vocabulary and pretraining (quarantined as unknown_split instead).
+        split, polarity = (F.UNLABELED_SPLIT if split == "train" else None), None
+    rid = f"{match.group(1)}/{match.group(2)}/{review_id}"
+    return _record(content, polarity, split, path, rid, int(rating))
 
 
-def _read_aclimdb_tar(path: str) -> Iterator[dict]:
+def _read_aclimdb_tar(path: str, unlabeled: bool) -> Iterator[dict]:
     # Streamed: a .tar.gz cannot be split, and the whole archive need not sit in memory.
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         with tarfile.open(fileobj=raw, mode="r|gz") as archive:
             for member in archive:
-                if not _REVIEW_MEMBER.search(member.name):
+                if not (
+                    _REVIEW_MEMBER.search(member.name)
+                    or (unlabeled and _UNLABELED_MEMBER.search(member.name))
+                ):
                     continue
                 if member.issym() or member.islnk():
                     # A stream cannot go back for a link's target; counted, never followed.
@@ -263,16 +305,18 @@ def _read_aclimdb_tar(path: str) -> Iterator[dict]:
                     yield _aclimdb_record(member.name, archive.extractfile(member).read())
 
 
-def aclimdb_files(folder: str) -> list[str]:
-    """The review files of an aclImdb folder, `<split>/<pos|neg>/*.txt`, listed without glob
-    patterns (a folder name with `[` or `*` is a name)."""
+def aclimdb_files(folder: str, unlabeled: bool = False) -> list[str]:
+    """The review files of an aclImdb folder, `<split>/<pos|neg>/*.txt` and `train/unsup/*.txt`
+    when `unlabeled`, listed without glob patterns (a folder name with `[` or `*` is a name)."""
+    folders = [f"{split}/{polarity}" for split in F.SOURCE_SPLITS for polarity in ("pos", "neg")]
+    if unlabeled:
+        folders.append(f"train/{_ACLIMDB_UNLABELED}")
     files = []
-    for split in F.SOURCE_SPLITS:
-        for polarity in ("pos", "neg"):
-            labeled = f"{folder.rstrip('/')}/{split}/{polarity}"
-            if isdir(labeled):
-                names = sorted(listdir(labeled))
-                files += [f"{labeled}/{name}" for name in names if name.endswith(".txt")]
+    for reviews in folders:
+        reviews = f"{folder.rstrip('/')}/{reviews}"
+        if isdir(reviews):
+            names = sorted(listdir(reviews))
+            files += [f"{reviews}/{name}" for name in names if name.endswith(".txt")]
     return files
 
 
@@ -287,34 +331,39 @@ def _read_aclimdb_file(path: str, folder: str) -> dict:
 
 
 class ReadAclImdb(beam.PTransform):
-    """Stanford's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, as a directory or .tar.gz."""
+    """Stanford's `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, as a directory or .tar.gz,
+    and `aclImdb/train/unsup/<id>_0.txt` when `unlabeled`."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, unlabeled: bool):
         super().__init__()
-        self._path = path
+        self._path, self._unlabeled = path, unlabeled
 
     def expand(self, root):
         if self._path.endswith((".tar.gz", ".tgz")):
             return (
-                root | "ArchivePath" >> beam.Create([self._path]) | beam.FlatMap(_read_aclimdb_tar)
+                root
+                | "ArchivePath" >> beam.Create([self._path])
+                | beam.FlatMap(_read_aclimdb_tar, self._unlabeled)
             )
         return (
             root
-            | "ReviewFiles" >> beam.Create(aclimdb_files(self._path))
+            | "ReviewFiles" >> beam.Create(aclimdb_files(self._path, self._unlabeled))
             | "ReadReviews" >> beam.Map(_read_aclimdb_file, self._path)
         )
 
 
-def delimited_files(kind: str, location: str) -> list[tuple[str, str | None]]:
+def delimited_files(
+    kind: str, location: str, unlabeled: bool = False
+) -> list[tuple[str, str | None]]:
     """(path, split or None) of each csv or jsonl file of a source: the file itself (its
-    records name their split), or a folder's `train*` and `test*` files, listed without glob
-    patterns (a name with `[` or `*` is a name)."""
+    records name their split), or a folder's `train*` and `test*` files (and `unlabeled*` when
+    `unlabeled`), listed without glob patterns (a name with `[` or `*` is a name)."""
     if not isdir(location):
         return [(location, None)]
     names = sorted(listdir(location))
     return [
         (f"{location.rstrip('/')}/{name}", split)
-        for split in F.SOURCE_SPLITS
+        for split in (_SOURCE_SPLITS if unlabeled else F.SOURCE_SPLITS)
         for name in names
         if name.startswith(split) and name.endswith(f".{kind}")
     ]
@@ -332,17 +381,19 @@ def check_delimited_headers(config: IngestConfig) -> dict[str, list[str]]:
     not_read = {}
     if source.kind != "csv":
         return not_read
-    for path, split in delimited_files("csv", source.location):
+    for path, split in delimited_files("csv", source.location, config.unlabeled):
         try:
             with open_file(path, "rb") as f:
                 columns, _ = read_csv(f, path)
-            needed = {"--text-field": config.text_field, "--label-field": config.label_field}
+            needed = {"--text-field": config.text_field}
+            if split != F.UNLABELED_SPLIT:  # An unlabeled file's rows need no label column.
+                needed["--label-field"] = config.label_field
             if split is None:
                 needed["--split-field"] = config.split_field
             check_columns(columns, path, needed)
         except HeaderError as error:
             raise ConfigError(f"--source={config.source!r} is not allowed: {error}") from None
-        used = {*needed.values(), F.ID_KEY}
+        used = {*needed.values(), config.label_field, F.ID_KEY}
         unused = [column for column in columns if column not in used]
         if unused:
             not_read[path] = unused
@@ -365,17 +416,28 @@ def _delimited_records(file: tuple[str, str | None], kind: str, config: IngestCo
                 yield _rejected(record.position, record.reason, record.detail, split)
                 continue
             fields = record.fields
+            label = fields.get(config.label_field)
+            record_split = split or str(fields.get(config.split_field, "")).strip().lower()
             yield _record(
                 fields.get(config.text_field),
-                fields.get(config.label_field),
-                split or str(fields.get(config.split_field, "")).strip().lower(),
+                label,
+                _delimited_split(record_split, label, config.unlabeled),
                 record.position,
                 record_id(fields.get(F.ID_KEY), record.position),
             )
 
 
+def _delimited_split(split: Any, label: Any, unlabeled: bool) -> Any:
+    """The split of a csv/jsonl record: with --unlabeled, an empty label outside test makes it
+    unlabeled (a test review never feeds the unlabeled text)."""
+    if unlabeled and split == "train" and has_no_label(label):
+        return F.UNLABELED_SPLIT
+    return split
+
+
 class ReadDelimited(beam.PTransform):
-    """csv or jsonl: a directory with `train*`/`test*` files, or one file with a split field."""
+    """csv or jsonl: a directory with `train*`/`test*` (and `unlabeled*`) files, or one file
+    with a split field."""
 
     def __init__(self, kind: str, path: str, config: IngestConfig):
         super().__init__()
@@ -385,7 +447,7 @@ class ReadDelimited(beam.PTransform):
         kind, config = self._kind, self._config
         return (
             root
-            | "Files" >> beam.Create(delimited_files(kind, self._path))
+            | "Files" >> beam.Create(delimited_files(kind, self._path, config.unlabeled))
             | "Parse" >> beam.FlatMap(_delimited_records, kind, config)
         )
 
@@ -394,10 +456,14 @@ def read_source(root, config: IngestConfig):
     source: Source = config.parsed_source
     if source.kind == "tfds":
         return root | "ReadTfds" >> ReadTfds(
-            source.location, config.data_dir, config.text_field, config.label_field
+            source.location,
+            config.data_dir,
+            config.text_field,
+            config.label_field,
+            config.unlabeled,
         )
     if source.kind == "aclimdb":
-        return root | "ReadAclImdb" >> ReadAclImdb(source.location)
+        return root | "ReadAclImdb" >> ReadAclImdb(source.location, config.unlabeled)
     return root | f"Read{source.kind.title()}" >> ReadDelimited(
         source.kind, source.location, config
     )
@@ -411,7 +477,8 @@ def _sample_key(example: dict) -> float:
 
 
 def assign_split(example: dict, eval_fraction: float) -> dict:
-    """train or eval for the source's train split (by a hash of the text), test stays test."""
+    """train or eval for the source's train split (by a hash of the text); test and unlabeled
+    stay as they are."""
     if example["split"] == "train" and stable_fraction(example[F.TEXT_KEY], "eval") < eval_fraction:
         # Keyed on the text alone so duplicate reviews land in the same split.
         return dict(example, split="eval")
@@ -427,10 +494,10 @@ class SplitExamples(beam.PTransform):
 
     def expand(self, examples):
         by_source_split = examples | "BySourceSplit" >> beam.Partition(
-            lambda example, _: F.SOURCE_SPLITS.index(example["split"]), len(F.SOURCE_SPLITS)
+            lambda example, _: _SOURCE_SPLITS.index(example["split"]), len(_SOURCE_SPLITS)
         )
         capped = []
-        for name, pcoll in zip(F.SOURCE_SPLITS, by_source_split, strict=True):
+        for name, pcoll in zip(_SOURCE_SPLITS, by_source_split, strict=True):
             if self._max_examples:
                 # The smallest hashes: a deterministic, label-independent sample of the split.
                 pcoll = (
@@ -445,9 +512,11 @@ class SplitExamples(beam.PTransform):
             | "FlattenSampled" >> beam.Flatten()
             | "AssignSplit" >> beam.Map(assign_split, self._eval_fraction)
             | "ByOutputSplit"
-            >> beam.Partition(lambda example, _: F.SPLITS.index(example["split"]), len(F.SPLITS))
+            >> beam.Partition(
+                lambda example, _: F.REVIEW_SPLITS.index(example["split"]), len(F.REVIEW_SPLITS)
+            )
         )
-        return dict(zip(F.SPLITS, partitions, strict=True))
+        return dict(zip(F.REVIEW_SPLITS, partitions, strict=True))
 
 
 def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
@@ -458,7 +527,7 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
     columns_not_read = check_delimited_headers(config)
     records = read_source(root, config)
     validated = records | "Validate" >> beam.ParDo(
-        ValidateRecords(config.source, config.max_text_bytes)
+        ValidateRecords(config.source, config.max_text_bytes, config.unlabeled)
     ).with_outputs(QUARANTINE, main="accepted")
     deduplicated = validated.accepted | "DropDuplicateIds" >> DropDuplicateIds(config.source)
     splits = deduplicated.unique | "Split" >> SplitExamples(
@@ -472,4 +541,4 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
         deduplicated[QUARANTINE],
     ) | "AllQuarantined" >> beam.Flatten()
     extra = {"columns_not_read": columns_not_read} if columns_not_read else {}
-    write_quarantine_and_counts(quarantine, count_keys, output_dir, extra)
+    write_quarantine_and_counts(quarantine, count_keys, output_dir, F.REVIEW_SPLITS, extra)

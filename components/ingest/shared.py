@@ -1,7 +1,8 @@
 """What ingest does the same for every task: quarantine lines, writing the splits, the counts.
 
 Output layout under `output_dir`, whatever the task:
-    {train,eval,test}/examples-*.tfrecord.gz   tf.Examples (components/common/examples.py)
+    {train,eval,test}/examples-*.tfrecord.gz   tf.Examples (components/common/examples.py);
+                                               sentiment also writes unlabeled/
     quarantine/records-*.jsonl                 records set aside: source, position, reason,
                                                and what the task shows of the record
     counts.json                                records read, written per split, quarantined per
@@ -92,10 +93,11 @@ def write_json_file(
     )
 
 
-def summarize_counts(raw: dict) -> dict:
-    """Counts that reconcile: read = written + quarantined + left out by --max-examples."""
+def summarize_counts(raw: dict, splits: Sequence[str] = F.SPLITS) -> dict:
+    """Counts that reconcile: read = written (to each of `splits`) + quarantined + left out by
+    --max-examples."""
     reasons = {key.split("/", 1)[1]: n for key, n in raw.items() if key.startswith("quarantine/")}
-    written = {split: raw.get(split, 0) for split in F.SPLITS}
+    written = {split: raw.get(split, 0) for split in splits}
     read = raw.get("read", 0)
     quarantined = sum(reasons.values())
     return {
@@ -108,10 +110,15 @@ def summarize_counts(raw: dict) -> dict:
 
 
 def write_quarantine_and_counts(
-    quarantine, count_keys: list, output_dir: str, extra: Mapping | None = None
+    quarantine,
+    count_keys: list,
+    output_dir: str,
+    splits: Sequence[str] = F.SPLITS,
+    extra: Mapping | None = None,
 ) -> None:
-    """Writes the quarantined records with their reasons, and counts.json (with `extra`, what
-    the source reported besides the counts, such as columns not read).
+    """Writes the quarantined records with their reasons, and counts.json (written per split
+    of `splits`, with `extra`, what the source reported besides the counts, such as columns
+    not read).
 
     `count_keys` are PCollections of one key per record read ("read") and per written record
     (its split); each quarantined record adds `quarantine/<reason>`, so the counts reconcile
@@ -133,7 +140,7 @@ def write_quarantine_and_counts(
         | "FlattenCounts" >> beam.Flatten()
         | "Count" >> beam.combiners.Count.PerElement()
         | "ToDict" >> beam.combiners.ToDict()
-        | "Summarize" >> beam.Map(lambda raw: {**summarize_counts(raw), **(extra or {})})
+        | "Summarize" >> beam.Map(lambda raw: {**summarize_counts(raw, splits), **(extra or {})})
     )
     write_json_file(counts, output_dir, COUNTS_FILE, "Counts", sort_keys=False)
 

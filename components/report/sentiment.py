@@ -35,6 +35,22 @@ HISTOGRAM_BINS = 50
 HISTOGRAM_MAX_TOKENS = 1000  # Longer reviews land in the last bin; a few run to 2,500 tokens.
 
 
+def pretraining_sentence(pretraining: dict) -> str:
+    """What the champion's pretrained encoder learned (pretrain.json), or nothing when off."""
+    if not pretraining.get("tokens"):
+        return ""
+    at_start = pretraining["held_out_perplexity_at_start"]
+    perplexities = ", ".join(
+        f"{direction} {value:,.1f} (at start {at_start[direction]:,.1f})"
+        for direction, value in pretraining["held_out_perplexity"].items()
+    )
+    return (
+        f"<p>Its embedding and first recurrent layer were pretrained as a language model on "
+        f"{pretraining['tokens']:,} tokens per direction in {pretraining['seconds']:,.0f} s; "
+        f"held-out perplexity {perplexities}.</p>"
+    )
+
+
 def _transformed_columns(transformed_dir: str, split: str, feature_spec: dict) -> dict:
     keys = (F.TOKEN_IDS_KEY, F.NUM_TOKENS_KEY, F.LABEL_KEY)
     feature_spec = {key: feature_spec[key] for key in keys}
@@ -192,6 +208,7 @@ def render_report(
 vocabulary {transform_config.vocab_size:,} ids, {stats["max_seq_len"]} ids a review.
 Test accuracy <b>{metrics["accuracy"]:.4f}</b>, AUC <b>{metrics["auc"]:.4f}</b> on
 {metrics["examples"]:,} raw test reviews, through the exported serving model.</p>
+{pretraining_sentence(model_info.get("pretraining", {}))}
 {blessing_section(evaluation)}
 <h2>Against the baseline (test split)</h2>{comparison}
 <h2>Leaderboard (chosen by eval-split accuracy)</h2>{board}

@@ -18,6 +18,7 @@ def train_sentiment(
     batch_size: int,
     embedding_dim: int,
     embedding_init: str,
+    embedding_text: str,
     units: int,
     dense_units: int,
     pooling: str,
@@ -30,10 +31,12 @@ def train_sentiment(
     cache_dir: str,
     transformed_examples: Input[Dataset],
     transform_graph: Input[Artifact],
+    pretrained_encoder: Input[Artifact],
     model: Output[Model],
     tensorboard_logs: Output[Artifact],
 ):
-    """Trains the recurrent classifier, early-stopped on eval-split accuracy."""
+    """Trains the recurrent classifier, from the pretrained encoder where pretraining was on,
+    early-stopped on eval-split accuracy."""
     from components.common.provenance import check_code_version
 
     check_code_version(code_version)
@@ -54,6 +57,7 @@ def train_sentiment(
         batch_size=batch_size,
         embedding_dim=embedding_dim,
         embedding_init=embedding_init,
+        embedding_text=embedding_text,
         units=units,
         dense_units=dense_units,
         pooling=pooling,
@@ -73,6 +77,7 @@ def train_sentiment(
         tensorboard_logs,
         cache_dir,
         start,
+        pretrained_encoder,
     )
 
 

@@ -70,8 +70,8 @@ def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, 
     ).feature_rows()
     config = TrainConfig(embedding_dim=4, units=4, dense_units=4, embedding_init="ppmi-svd")
 
-    model = sentiment_model(config, transform_config, train_ids)
-    expected = ppmi_svd_vectors(train_ids.numpy(), 24, 4, config.seed)
+    model = sentiment_model(config, transform_config, train_ids, _unlabeled_not_read)
+    expected = ppmi_svd_vectors(np.asarray(train_ids), 24, 4, config.seed)
     np.testing.assert_array_equal(model.get_layer(EMBEDDING_LAYER).get_weights()[0], expected)
 
     config = TrainConfig(**{**vars(config), "epochs": 2, "batch_size": 16})
@@ -81,3 +81,39 @@ def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, 
     assert info["train_config"]["embedding_init"] == "ppmi-svd"
     with pytest.raises(ConfigError, match="--embedding-init='glove'"):
         TrainConfig(embedding_init="glove")
+
+
+def _unlabeled_not_read():
+    raise AssertionError("the unlabeled reviews were read though --embedding-text is train")
+
+
+# A budget of 0 MB gives train's rows from files (FileSplit), the default from memory.
+@pytest.mark.parametrize("memory_budget_mb", [TrainConfig().memory_budget_mb, 0])
+def test_ppmi_svd_from_train_and_unlabeled_text_counts_both(
+    tmp_path, transformed, memory_budget_mb
+):
+    transform_config = TransformConfig(vocab_size=24, max_seq_len=40)  # The fixture's.
+    train_ids = read_split(
+        transformed_dataset(transformed["data"], transformed["graph"], "train"),
+        "train",
+        memory_budget_mb,
+        str(tmp_path),
+    ).feature_rows()
+    unlabeled = np.random.default_rng(0).integers(2, 24, (60, 40))
+    config = TrainConfig(
+        embedding_dim=4,
+        units=4,
+        dense_units=4,
+        embedding_init="ppmi-svd",
+        embedding_text="train+unlabeled",
+    )
+    model = sentiment_model(config, transform_config, train_ids, lambda: unlabeled)
+    both = np.concatenate([np.asarray(train_ids), unlabeled])
+    np.testing.assert_array_equal(
+        model.get_layer(EMBEDDING_LAYER).get_weights()[0],
+        ppmi_svd_vectors(both, 24, 4, config.seed),
+    )
+    assert not np.allclose(
+        model.get_layer(EMBEDDING_LAYER).get_weights()[0],
+        ppmi_svd_vectors(np.asarray(train_ids), 24, 4, config.seed),
+    )

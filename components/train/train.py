@@ -50,15 +50,18 @@ def run_train(
     transform_graph_dir: str,
     model_dir: str,
     checkpoint_dir: str = "",
+    **task_inputs: str,
 ) -> dict:
     """Trains `config.model_type` and writes the model, its history and its info; returns info.
 
     With `checkpoint_dir`, training saves its state there every epoch and, when that folder
     holds the state of an interrupted run, resumes after its last finished epoch.
+    `task_inputs` are the task's own input folders: for sentiment, `pretrain_dir` (the
+    pretrain step's output).
     """
     spec = TASKS[task]
     log_devices()
-    learning = LEARNINGS[task](config, transformed_dir, transform_graph_dir)
+    learning = LEARNINGS[task](config, transformed_dir, transform_graph_dir, **task_inputs)
     keras.utils.set_random_seed(config.seed)
     stopping = EarlyStoppingWithCheckpoints(
         config.patience, checkpoint_dir, spec.monitor, spec.higher_is_better
@@ -239,13 +242,18 @@ def run_train_step(
     tensorboard_logs,
     cache_dir: str,
     start: float,
+    pretrained_encoder=None,
 ) -> None:
     """The pipeline step: trains into the `model` artifact (or reuses an earlier training of the
     same inputs from `cache_dir`, or resumes an interrupted one), writes `tensorboard_logs` and
-    records the model's eval metrics in its metadata."""
+    records the model's eval metrics in its metadata. A sentiment classifier starts from
+    `pretrained_encoder`, the pretrain step's artifact, where pretraining was on."""
     logs.configure()
     inputs = [transformed_examples.path, transform_graph.path]
-    key = step_key("train", {**dataclasses.asdict(config), "task": task}, inputs)
+    task_inputs = {"pretrain_dir": pretrained_encoder.path} if pretrained_encoder else {}
+    key = step_key(
+        "train", {**dataclasses.asdict(config), "task": task}, inputs + list(task_inputs.values())
+    )
     # Where an interrupted training of the very same inputs left its state, to resume it.
     checkpoint_dir = f"{cache_dir}/train-{key}.checkpoint" if cache_dir else ""
     reused = run_cached(
@@ -253,7 +261,7 @@ def run_train_step(
         key,
         {"model": model.path},
         cache_dir,
-        lambda: run_train(task, config, *inputs, model.path, checkpoint_dir),
+        lambda: run_train(task, config, *inputs, model.path, checkpoint_dir, **task_inputs),
     )
     write_tensorboard_logs(model.path, tensorboard_logs.path)
     info = read_json(f"{model.path}/{MODEL_INFO_FILE}")

@@ -1,8 +1,8 @@
 """What transform does the same for every task: fit tf.Transform on train, transform each split.
 
-The statistics (a vocabulary, a scaling) are analyzed on the train split alone and written as
-the transform graph, which training reads and the exported model embeds; every split is then
-transformed with them.
+The statistics (a vocabulary, a scaling) are analyzed on the train split (for sentiment, with
+the unlabeled reviews where asked; never eval or test) and written as the transform graph,
+which training reads and the exported model embeds; every split is then transformed with them.
 """
 
 from __future__ import annotations
@@ -53,12 +53,14 @@ def analyze_and_transform(
     preprocessing_fn,
     transform_graph_dir: str,
     output_record_batches: bool,
+    splits: Sequence[str] = F.SPLITS,
+    analyzed_splits: Sequence[str] = ("train",),
 ) -> dict:
-    """Reads every split, analyzes train, writes the transform graph and returns each split
-    transformed: split -> (transformed data, its metadata)."""
+    """Reads each of `splits`, analyzes `analyzed_splits` together, writes the transform graph
+    and returns each split transformed: split -> (transformed data, its metadata)."""
     schema = tft.DatasetMetadata.from_feature_spec(raw_feature_spec).schema
     datasets = {}
-    for split in F.SPLITS:
+    for split in splits:
         source = tfxio.TFExampleRecord(
             file_pattern=examples_pattern(examples_dir, split), schema=schema
         )
@@ -66,7 +68,12 @@ def analyze_and_transform(
             pipeline | f"Read{split.title()}" >> source.BeamSource(),
             source.TensorAdapterConfig(),
         )
-    transform_fn = datasets["train"] | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
+    analyzed = [datasets[split][0] for split in analyzed_splits]
+    adapter_config = datasets[analyzed_splits[0]][1]
+    transform_fn = (
+        analyzed | "AnalyzedSplits" >> beam.Flatten(),
+        adapter_config,
+    ) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
     _ = transform_fn | "WriteTransformGraph" >> tft_beam.WriteTransformFn(transform_graph_dir)
     return {
         split: (dataset, transform_fn)

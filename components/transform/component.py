@@ -13,13 +13,15 @@ def transform_sentiment(
     vocab_size: int,
     max_seq_len: int,
     punctuation: str,
+    vocabulary_text: str,
     beam_args: list,
     cache_dir: str,
     examples: Input[Dataset],
     transform_graph: Output[Artifact],
     transformed_examples: Output[Dataset],
 ):
-    """Fits the tf.Transform vocabulary on train and maps every split to id sequences."""
+    """Fits the tf.Transform vocabulary on train (and unlabeled reviews, where asked) and maps
+    every split to id sequences."""
     from components.common.provenance import check_code_version
 
     check_code_version(code_version)
@@ -35,7 +37,10 @@ def transform_sentiment(
     from components.transform.transform import run_transform_step
 
     config = TransformConfig(
-        vocab_size=vocab_size, max_seq_len=max_seq_len, punctuation=punctuation
+        vocab_size=vocab_size,
+        max_seq_len=max_seq_len,
+        punctuation=punctuation,
+        vocabulary_text=vocabulary_text,
     )
     run_transform_step(
         SENTIMENT,

@@ -1,10 +1,13 @@
-"""Transform for sentiment: a vocabulary fitted on the train reviews, every split to id sequences.
+"""Transform for sentiment: a vocabulary fitted on the train reviews (and, with --vocabulary-text
+train+unlabeled, the unlabeled ones), every split to id sequences.
 
 Outputs:
     transform_graph_dir/       tf.Transform output (transform_fn/, transformed_metadata/), read by
                                training and embedded in the exported model, and
                                transform_config.json
-    transformed_dir/{split}/   tf.Examples: token_ids [max_seq_len], num_tokens, label
+    transformed_dir/{split}/   tf.Examples: token_ids [max_seq_len], num_tokens, label, for
+                               train, eval, test and unlabeled (label NO_LABEL; empty unless
+                               ingest read unlabeled reviews)
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import tensorflow_transform.beam as tft_beam
 
 from components.common import features as F
 from components.common.artifacts import TRANSFORM_CONFIG_FILE
-from components.common.config import TransformConfig
+from components.common.config import TransformConfig, text_splits
 from components.common.examples import REVIEW_FEATURES, feature_spec
 from components.common.io import EXAMPLES_SUFFIX, examples_prefix
 from components.transform.analyze import analyze_and_transform, transform_outputs
@@ -53,6 +56,8 @@ def run_sentiment_transform(
             preprocessing_fn,
             graph_staging,
             output_record_batches=True,
+            splits=F.REVIEW_SPLITS,
+            analyzed_splits=text_splits(config.vocabulary_text),
         )
         for split, dataset in transformed.items():
             _ = (

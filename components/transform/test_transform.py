@@ -78,7 +78,12 @@ class PreprocessingFnTest(tft_unit.TransformTestCase):
 
 def test_run_transform_writes_graph_config_and_every_split(transformed, ingested_dir):
     config = read_json(f"{transformed['graph']}/{TRANSFORM_CONFIG_FILE}")
-    assert config == {"vocab_size": 24, "max_seq_len": 40, "punctuation": "drop"}
+    assert config == {
+        "vocab_size": 24,
+        "max_seq_len": 40,
+        "punctuation": "drop",
+        "vocabulary_text": "train",
+    }
     output = tft.TFTransformOutput(transformed["graph"])
     # The generated reviews have 24 distinct words; 24 ids leave room for 22 of them.
     assert output.vocabulary_size_by_name(VOCABULARY_NAME) == 22
