@@ -4,6 +4,7 @@ The generated reviews carry their sentiment in a few telling words among neutral
 model learns them in a couple of epochs and tests can check real behaviour quickly.
 """
 
+import json
 import random
 import tarfile
 from pathlib import Path
@@ -46,6 +47,31 @@ def write_aclimdb(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
                 text = generated_review(rng, label)
                 (folder / f"{review_id}_{rating}.txt").write_text(text, encoding="utf-8")
     return root / "aclImdb"
+
+
+def write_tfds_slice(root: Path, per_split: dict[str, int]) -> Path:
+    """A tensorflow-datasets data_dir holding the first `per_split[split]` reviews of each split
+    of ../shared/tfds's imdb_reviews, records copied byte for byte (only the dataset's info
+    says how many there are)."""
+    import tensorflow as tf
+
+    source = SHARED_TFDS_DIR / "imdb_reviews" / "plain_text" / "1.0.0"
+    target = root / source.relative_to(SHARED_TFDS_DIR)
+    target.mkdir(parents=True)
+    for name in ("features.json", "label.labels.txt"):
+        (target / name).write_bytes((source / name).read_bytes())
+    info = json.loads((source / "dataset_info.json").read_text())
+    info["splits"] = [split for split in info["splits"] if split["name"] in per_split]
+    for split in info["splits"]:
+        shard = f"imdb_reviews-{split['name']}.tfrecord-00000-of-00001"
+        records = tf.data.TFRecordDataset(str(source / shard)).take(per_split[split["name"]])
+        with tf.io.TFRecordWriter(str(target / shard)) as writer:
+            for record in records:
+                writer.write(record.numpy())
+        split["shardLengths"] = [str(per_split[split["name"]])]
+        split["numBytes"] = str((target / shard).stat().st_size)
+    (target / "dataset_info.json").write_text(json.dumps(info))
+    return root
 
 
 def tar_directory(directory: Path, archive: Path) -> Path:

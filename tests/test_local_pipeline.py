@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from components.common.artifacts import BASELINE_FILE, EVALUATION_FILE
 from components.common.tasks import SENTIMENT, TASKS
 from components.conftest import SHARED_TFDS_DIR
 from pipeline.cli import main
@@ -53,14 +54,19 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     assert summary["model"]["type"] == "gru" and summary["model"]["total_params"] == 2_605_569
     test_metrics = summary["metrics"]["test"]
     assert test_metrics["examples"] == 500
-    for name in ("accuracy", "auc", "precision", "recall", "f1", "loss"):
-        assert 0 <= test_metrics[name] <= 1 or name == "loss"
+    # The summary's numbers are the ones evaluate and baseline wrote, and hang together.
+    run_dir = Path(summary["run_dir"])
+    (evaluation,) = run_dir.glob(f"*/evaluation/{EVALUATION_FILE}")
+    assert test_metrics == json.loads(evaluation.read_text())["metrics"]
+    precision, recall = test_metrics["precision"], test_metrics["recall"]
+    assert test_metrics["f1"] == pytest.approx(2 * precision * recall / (precision + recall))
+    assert test_metrics["accuracy"] * 500 == pytest.approx(round(test_metrics["accuracy"] * 500))
     assert summary["blessed"] is True
-    assert 0 <= summary["baseline"]["metrics"]["accuracy"] <= 1
+    (baseline,) = run_dir.glob(f"*/baseline_result/{BASELINE_FILE}")
+    assert summary["baseline"] == json.loads(baseline.read_text())
     serving_model = Path(summary["serving_model"])
     assert serving_model.is_absolute() and (serving_model / "saved_model.pb").exists()
     # Everything the run wrote is under its output directory, in its own run's folder.
-    run_dir = Path(summary["run_dir"])
     assert run_dir.parent == run_dir.parents[2] / "artifacts" / summary["run_id"]
     assert serving_model.is_relative_to(run_dir.parents[2])
     assert serving_model.name.isdigit()

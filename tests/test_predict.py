@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
+from components.common import features as F
 from components.common.tasks import SENTIMENT
 from components.export.export import run_export
 from pipeline.cli import argument_texts, main, predict, stdin_texts
@@ -37,7 +39,12 @@ def test_undecodable_stdin_lines_get_an_error_in_place_and_the_rest_stream_on(se
         None,
         "great\u2028fun",  # One line: only a line feed ends a text.
     ]
-    assert all(0 <= line["probability"] <= 1 for line in lines if "text" in line)
+    # The readable lines get the serving signature's answers for their texts.
+    texts = [line["text"] for line in lines if "text" in line]
+    serve = tf.saved_model.load(serving_dir).signatures[F.SERVING_SIGNATURE]
+    expected = serve(text=tf.constant(texts))[F.SERVING_PROBABILITY_KEY].numpy().tolist()
+    probabilities = [line["probability"] for line in lines if "text" in line]
+    assert probabilities == pytest.approx(expected, abs=1e-6)
     assert result.stderr.decode().splitlines()[-1] == (
         "lstm-pipeline: 2 input(s) could not be read"
     )

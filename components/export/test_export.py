@@ -78,7 +78,9 @@ def test_serving_model_equals_transform_plus_model_in_process(
 
     np.testing.assert_allclose(served[F.SERVING_PROBABILITY_KEY].numpy(), expected, atol=1e-6)
     labels = [label.decode() for label in served[F.SERVING_LABEL_KEY].numpy()]
-    assert labels == [F.LABEL_NAMES[int(p >= 0.5)] for p in expected]
+    assert labels == ["positive" if p >= 0.5 else "negative" for p in expected]
+    # The model learned the telling words: the first review is positive, the second negative.
+    assert labels[:2] == ["positive", "negative"]
 
 
 def test_reported_accuracy_is_the_exported_models_accuracy(

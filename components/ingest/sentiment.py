@@ -25,6 +25,7 @@ from components.common.examples import REVIEW_FEATURES
 from components.common.io import isdir, listdir, open_file
 from components.ingest.records import HeaderError, check_columns, read_csv, read_jsonl
 from components.ingest.shared import (
+    NOT_SAMPLED,
     QUARANTINE,
     IngestError,
     position_order,
@@ -472,8 +473,15 @@ def read_source(root, config: IngestConfig):
 # ---- Splitting, sampling and writing. ----
 
 
-def _sample_key(example: dict) -> float:
-    return stable_fraction(example[F.ID_KEY] + example[F.TEXT_KEY], "max-examples")
+def _sample_rank(example: dict) -> tuple[float, str]:
+    # The id breaks ties: ids are unique once duplicates are set aside.
+    return stable_fraction(example[F.ID_KEY] + example[F.TEXT_KEY], "max-examples"), example[
+        F.ID_KEY
+    ]
+
+
+def _is_sampled(example: dict, last_sampled: tuple[float, str] | None) -> bool:
+    return last_sampled is not None and _sample_rank(example) <= last_sampled
 
 
 def assign_split(example: dict, eval_fraction: float) -> dict:
@@ -486,7 +494,8 @@ def assign_split(example: dict, eval_fraction: float) -> dict:
 
 
 class SplitExamples(beam.PTransform):
-    """Accepted examples to a dict of split name -> PCollection, capped and carved."""
+    """Accepted examples to a dict of split name -> PCollection, capped and carved; under
+    NOT_SAMPLED, the examples the cap left out (counted, not written)."""
 
     def __init__(self, eval_fraction: float, max_examples: int):
         super().__init__()
@@ -496,16 +505,24 @@ class SplitExamples(beam.PTransform):
         by_source_split = examples | "BySourceSplit" >> beam.Partition(
             lambda example, _: _SOURCE_SPLITS.index(example["split"]), len(_SOURCE_SPLITS)
         )
-        capped = []
+        capped, left_out = [], []
         for name, pcoll in zip(_SOURCE_SPLITS, by_source_split, strict=True):
             if self._max_examples:
                 # The smallest hashes: a deterministic, label-independent sample of the split.
-                pcoll = (
+                # Split off by the last sampled rank, so the records left out are counted
+                # themselves rather than inferred as a remainder.
+                last_sampled = (
                     pcoll
-                    | f"Sample{name.title()}"
-                    >> beam.combiners.Top.Of(self._max_examples, key=_sample_key, reverse=True)
-                    | f"Unpack{name.title()}" >> beam.FlatMap(lambda batch: batch)
+                    | f"Rank{name.title()}" >> beam.Map(_sample_rank)
+                    | f"Sample{name.title()}" >> beam.combiners.Top.Smallest(self._max_examples)
+                    | f"LastSampled{name.title()}" >> beam.Map(max, default=None)
                 )
+                pcoll, not_sampled = pcoll | f"Cap{name.title()}" >> beam.Partition(
+                    lambda example, _, last: 0 if _is_sampled(example, last) else 1,
+                    2,
+                    beam.pvalue.AsSingleton(last_sampled),
+                )
+                left_out.append(not_sampled)
             capped.append(pcoll)
         partitions = (
             capped
@@ -516,7 +533,9 @@ class SplitExamples(beam.PTransform):
                 lambda example, _: F.REVIEW_SPLITS.index(example["split"]), len(F.REVIEW_SPLITS)
             )
         )
-        return dict(zip(F.REVIEW_SPLITS, partitions, strict=True))
+        splits = dict(zip(F.REVIEW_SPLITS, partitions, strict=True))
+        not_sampled = left_out | "FlattenNotSampled" >> beam.Flatten(pipeline=examples.pipeline)
+        return {**splits, NOT_SAMPLED: not_sampled}
 
 
 def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
@@ -530,11 +549,15 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
         ValidateRecords(config.source, config.max_text_bytes, config.unlabeled)
     ).with_outputs(QUARANTINE, main="accepted")
     deduplicated = validated.accepted | "DropDuplicateIds" >> DropDuplicateIds(config.source)
-    splits = deduplicated.unique | "Split" >> SplitExamples(
-        config.eval_fraction, config.max_examples
+    splits = dict(
+        deduplicated.unique | "Split" >> SplitExamples(config.eval_fraction, config.max_examples)
     )
+    not_sampled = splits.pop(NOT_SAMPLED)
 
-    count_keys = [records | "CountRead" >> beam.Map(lambda _: "read")]
+    count_keys = [
+        records | "CountRead" >> beam.Map(lambda _: "read"),
+        not_sampled | "CountNotSampled" >> beam.Map(lambda _: NOT_SAMPLED),
+    ]
     count_keys += write_splits(splits, REVIEW_FEATURES, output_dir)
     quarantine = (
         validated[QUARANTINE],

@@ -26,6 +26,8 @@ from components.common.io import EXAMPLES_SUFFIX, examples_prefix, file_versions
 
 # The tag of the Beam outputs that carry quarantine lines.
 QUARANTINE = "quarantine"
+# The count key (and output name) of records left out by --max-examples.
+NOT_SAMPLED = "not_sampled"
 # How much of a set-aside value the quarantine shows: enough to recognize it.
 SHOWN_CHARS = 100
 
@@ -105,7 +107,7 @@ def summarize_counts(raw: dict, splits: Sequence[str] = F.SPLITS) -> dict:
         "written": written,
         "quarantined": quarantined,
         "quarantine_reasons": dict(sorted(reasons.items())),
-        "not_sampled": read - quarantined - sum(written.values()),
+        NOT_SAMPLED: raw.get(NOT_SAMPLED, 0),
     }
 
 
@@ -120,9 +122,10 @@ def write_quarantine_and_counts(
     of `splits`, with `extra`, what the source reported besides the counts, such as columns
     not read).
 
-    `count_keys` are PCollections of one key per record read ("read") and per written record
-    (its split); each quarantined record adds `quarantine/<reason>`, so the counts reconcile
-    with what was read.
+    `count_keys` are PCollections of one key per record read ("read"), per written record (its
+    split) and per record left out by --max-examples (NOT_SAMPLED); each quarantined record
+    adds `quarantine/<reason>`. Each is counted where it happens, so check_counts can tell
+    whether they reconcile with what was read.
     """
     _ = (
         quarantine
@@ -146,8 +149,8 @@ def write_quarantine_and_counts(
 
 
 def check_counts(config: IngestConfig, output_dir: str, required_splits: Sequence[str]) -> dict:
-    """The counts of a finished ingest; raises IngestError past the quarantine ceiling or when
-    a required split is empty."""
+    """The counts of a finished ingest; raises IngestError when records are unaccounted for,
+    past the quarantine ceiling, or when a required split is empty."""
     # Checked once the output is complete, so the quarantine named below can be inspected.
     counts = read_counts(output_dir)
     quarantine_dir = FileSystems.join(output_dir, QUARANTINE_DIR)
@@ -155,6 +158,13 @@ def check_counts(config: IngestConfig, output_dir: str, required_splits: Sequenc
         f"read {counts['read']}, quarantined {counts['quarantined']} "
         f"{counts['quarantine_reasons']}, see {quarantine_dir}"
     )
+    accounted = sum(counts["written"].values()) + counts["quarantined"] + counts[NOT_SAMPLED]
+    if accounted != counts["read"]:
+        raise IngestError(
+            f"source {config.source!r}: counts do not reconcile: {counts['read']} records read, "
+            f"but {counts['written']} written + {counts['quarantined']} quarantined + "
+            f"{counts[NOT_SAMPLED]} not sampled = {accounted}"
+        )
     share = counts["quarantined"] / max(counts["read"], 1)
     if share > config.max_quarantine_fraction:
         raise IngestError(

@@ -14,7 +14,7 @@ from components.common.tasks import SENTIMENT
 from components.conftest import SHARED_TFDS_DIR, tar_directory, write_aclimdb
 from components.ingest.ingest import run_ingest
 from components.ingest.sentiment import SplitExamples, parse_label, stable_fraction, validate
-from components.ingest.shared import IngestError
+from components.ingest.shared import NOT_SAMPLED, IngestError, check_counts
 
 
 def read_examples(output_dir: str, split: str) -> list[dict]:
@@ -137,6 +137,12 @@ def test_split_examples_caps_each_source_split():
             splits["test"] | "CountTest" >> beam.combiners.Count.Globally(),
             equal_to([30]),
             label="TestCap",
+        )
+        # Left out and counted: 100 - 30 train and 80 - 30 test records.
+        assert_that(
+            splits[NOT_SAMPLED] | "CountLeftOut" >> beam.combiners.Count.Globally(),
+            equal_to([120]),
+            label="NotSampled",
         )
 
 
@@ -305,3 +311,19 @@ def test_too_much_quarantine_fails_naming_counts_and_location(tmp_path):
     assert "17.24% of records quarantined, above --max-quarantine-fraction 0.01" in message
     assert "read 58, quarantined 10" in message
     assert f"see {output}/quarantine" in message
+
+
+def test_counts_that_do_not_reconcile_fail_naming_each_count(tmp_path):
+    # One record read but neither written, quarantined nor sampled out: silently lost.
+    counts = {
+        "read": 10,
+        "written": {"train": 5, "eval": 1, "test": 2, "unlabeled": 0},
+        "quarantined": 1,
+        "quarantine_reasons": {"empty_text": 1},
+        "not_sampled": 0,
+    }
+    (tmp_path / "counts.json").write_text(json.dumps(counts))
+    config = IngestConfig(source=f"jsonl:{tmp_path}/x.jsonl", max_quarantine_fraction=0.5)
+    with pytest.raises(IngestError, match="counts do not reconcile: 10 records read, but") as error:
+        check_counts(config, str(tmp_path), F.SPLITS)
+    assert "+ 1 quarantined + 0 not sampled = 9" in str(error.value)
