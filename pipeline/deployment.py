@@ -32,7 +32,7 @@ class StepResources:
 
 
 # Sized so that every step schedules on a 4-CPU kind cluster running Kubeflow Pipelines (about
-# 2 CPUs left for steps); memory from each step's peak RSS on the full IMDB data (README's
+# 2 CPUs left for steps); memory from each step's peak RSS on the full IMDB data (docs/results.md's
 # benchmark; train: the best configuration's 3.5 GB), with headroom. Retries cover failures a
 # second attempt plausibly fixes: preempted nodes, object-store or download hiccups.
 STEP_RESOURCES = {

@@ -157,7 +157,7 @@ class TransformConfig:
             at the front so the recurrent layer's final state sits on real tokens.
         punctuation: "drop": punctuation only separates words; "keep": each mark is a token.
             With the walkthrough's 120 ids dropping measured higher test accuracy (marks crowd
-            out words); the longer defaults keep them (README, Results).
+            out words); the longer defaults keep them (docs/results.md, the walkthrough's model).
         vocabulary_text: the reviews the vocabulary is counted on, one of TEXT_SOURCES:
             "train", or "train+unlabeled" adding ingest's unlabeled reviews (--unlabeled), so
             words the labeled reviews rarely use get ids too. Never eval or test.
@@ -201,7 +201,7 @@ class TrainConfig:
         embedding_init: how the embedding starts (sentiment only): "random" (the walkthrough) or
             "ppmi-svd": word vectors computed from how the train split's reviews use each word,
             before training reads a label (components/train/embeddings.py); they lift test
-            accuracy by about 0.01 (README, the best recurrent model).
+            accuracy by about 0.01 (docs/results.md, the best recurrent model's sweeps).
         embedding_text: the reviews "ppmi-svd" learns word vectors from, one of TEXT_SOURCES:
             "train", or "train+unlabeled" adding ingest's unlabeled reviews (--unlabeled).
             Never eval or test.
@@ -472,7 +472,7 @@ class WindowConfig:
             plus the predicted change, so the model starts from persistence. "level": the scaled
             value itself (the walkthrough's labs). A daily price is close to a random walk:
             "change" measured 0.999 to 1.001 x persistence's test RMSE on AAPL over three seeds,
-            "level" 2.29 x (README, Forecasting results).
+            "level" 2.29 x (docs/forecasting.md, results).
     """
 
     lookback: int = 30
