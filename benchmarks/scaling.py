@@ -110,16 +110,7 @@ def run_pipeline(source_dir: Path, run_dir: Path, epochs: int, pipeline_args: li
     # The walkthrough's model, whose 1x figures were measured first; --preset in pipeline_args
     # (after it) picks another.
     command = [sys.executable, "-m", "pipeline.cli", "run", "--source", f"jsonl:{source_dir}"]
-    command += [
-        "--preset",
-        "walkthrough",
-        "--epochs",
-        str(epochs),
-        "--patience",
-        str(epochs),
-        "--accuracy-threshold",
-        "0",
-    ]
+    command += ["--preset", "walkthrough", "--epochs", str(epochs), "--patience", str(epochs), "--accuracy-threshold", "0"]
     command += ["--no-reuse", "--output-dir", str(run_dir), *pipeline_args]
     load_before = os.getloadavg()
     start = time.monotonic()
