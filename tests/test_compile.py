@@ -101,7 +101,7 @@ def test_each_pipeline_has_only_its_tasks_options_as_parameters_with_their_defau
                 assert parameters[field.name]["defaultValue"] == getattr(
                     getattr(defaults, stage), field.name
                 )
-    assert parameters["model_types"]["defaultValue"] == ["gru"]
+    assert parameters["model_types"]["defaultValue"] == ["lstm"]
     assert parameters["beam_args"]["parameterType"] == "LIST"
     assert "task" not in parameters
 

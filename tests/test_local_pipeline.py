@@ -50,8 +50,7 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
         assert summary["steps"][step]["seconds"] > 0
     counts = summary["counts"]
     assert counts["test"] == 500 and counts["train"] + counts["eval"] == 500
-    # The default classifier: GRU(64) over 128-wide vectors of 20,000 words, max-mean pooling.
-    assert summary["model"]["type"] == "gru" and summary["model"]["total_params"] == 2_605_569
+    assert summary["model"]["type"] == "lstm" and summary["model"]["total_params"] == 349_057
     test_metrics = summary["metrics"]["test"]
     assert test_metrics["examples"] == 500
     # The summary's numbers are the ones evaluate and baseline wrote, and hang together.
@@ -70,8 +69,8 @@ def test_summary_reports_every_step_count_metric_and_the_serving_model(blessed_r
     assert run_dir.parent == run_dir.parents[2] / "artifacts" / summary["run_id"]
     assert serving_model.is_relative_to(run_dir.parents[2])
     assert serving_model.name.isdigit()
-    assert summary["leaderboard"]["champion"] == "gru"
-    assert [row["model_type"] for row in summary["leaderboard"]["models"]] == ["gru"]
+    assert summary["leaderboard"]["champion"] == "lstm"
+    assert [row["model_type"] for row in summary["leaderboard"]["models"]] == ["lstm"]
     slices = summary["metrics"]["slices"]
     assert sum(s["examples"] for name, s in slices.items() if name.startswith("tokens")) == 500
     accuracy = test_metrics["accuracy"]
