@@ -1,13 +1,10 @@
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from components.baseline.baseline import make_nbsvm, run_baseline
-from components.common import features as F
+from components.baseline.baseline import make_nbsvm, read_reviews, run_baseline
 from components.common.artifacts import BASELINE_FILE
 from components.common.io import read_json
 
@@ -28,13 +25,13 @@ def test_baseline_learns_the_generated_reviews_and_records_its_metrics(tmp_path,
     assert metrics["accuracy"] > 0.9 and metrics["auc"] > 0.95
     assert result["eval_accuracy"] > 0.8
     assert result["features"] > 100  # Unigrams, bigrams and punctuation of the filler words.
-    # Recomputed from the records ingest wrote, read here: the same model fitted on train alone,
-    # its eval accuracy, and its test accuracy and AUC by their definitions.
-    model = make_nbsvm(seed=42).fit(*split_records(ingested_dir, "train"))
-    eval_texts, eval_labels = split_records(ingested_dir, "eval")
+    # Recomputed from the records ingest wrote (read with the step's own reader): the same model
+    # fitted on train alone, its eval accuracy, and its test accuracy and AUC by their definitions.
+    model = make_nbsvm(seed=42).fit(*read_reviews(ingested_dir, "train"))
+    eval_texts, eval_labels = read_reviews(ingested_dir, "eval")
     eval_accuracy = np.mean(model.predict(eval_texts) == eval_labels)
     assert result["eval_accuracy"] == pytest.approx(eval_accuracy)
-    test_texts, test_labels = split_records(ingested_dir, "test")
+    test_texts, test_labels = read_reviews(ingested_dir, "test")
     probabilities = model.predict_proba(test_texts)[:, 1]
     assert metrics["accuracy"] == pytest.approx(np.mean((probabilities >= 0.5) == test_labels))
     above = probabilities[test_labels == 1][:, np.newaxis] - probabilities[test_labels == 0]
@@ -43,16 +40,6 @@ def test_baseline_learns_the_generated_reviews_and_records_its_metrics(tmp_path,
     # the log loss tells this model's probabilities apart.
     log_likelihoods = np.where(test_labels == 1, probabilities, 1 - probabilities)
     assert metrics["loss"] == pytest.approx(-np.mean(np.log(log_likelihoods)))
-
-
-def split_records(examples_dir: str, split: str) -> tuple[list[str], np.ndarray]:
-    files = sorted(str(path) for path in Path(examples_dir, split).glob("*.tfrecord.gz"))
-    texts, labels = [], []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        feature = tf.train.Example.FromString(record.numpy()).features.feature
-        texts.append(feature[F.TEXT_KEY].bytes_list.value[0].decode())
-        labels.append(feature[F.LABEL_KEY].int64_list.value[0])
-    return texts, np.array(labels)
 
 
 def test_log_count_ratios_match_a_hand_computation():
