@@ -128,7 +128,7 @@ def trained_model_dir(tmp_path_factory, transformed) -> str:
 
 # ---- Forecasting: a short noisy sine through every stage, and a hand-made dated csv. ----
 
-TINY_SERIES = SeriesConfig(sine_length=400, sine_period=25.0, sine_noise=0.1)
+TINY_SERIES = SeriesConfig(sine_length=400, sine_period=25.0, sine_noise=0.02)
 TINY_WINDOW = WindowConfig(lookback=10)
 # Epochs to spare: early stopping, not the limit, ends the training (test_forecast_train).
 TINY_FORECAST_TRAIN_CONFIG = TrainConfig(

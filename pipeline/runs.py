@@ -63,8 +63,10 @@ def find_runs(output_dir: str) -> list[dict]:
     return sorted(summaries, key=lambda s: s.get("started", ""), reverse=True)
 
 
-def print_runs(output_dir: str, out: TextIO = sys.stdout) -> int:
-    """Prints the runs as aligned columns, the report path last and whole; returns how many."""
+def print_runs(output_dir: str, out: TextIO | None = None) -> int:
+    """Prints the runs as aligned columns, the report path last and whole; returns how many.
+    `out` is sys.stdout as it is at the call, not at import (tests and callers replace it)."""
+    out = out or sys.stdout
     runs = find_runs(output_dir)
     if not runs:
         out.write(f"no runs under {output_dir}\n")

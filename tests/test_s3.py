@@ -94,9 +94,9 @@ def test_every_step_reads_its_source_pushes_and_caches_on_s3(object_store, tmp_p
         ingest, _ = run("ingest")
         transform, _ = run("transform", examples=ingest["examples"])
         graph = transform["transform_graph"]
-        train, _ = run(
-            "train", transformed_examples=transform["transformed_examples"], transform_graph=graph
-        )
+        data = {"transformed_examples": transform["transformed_examples"], "transform_graph": graph}
+        pretrain, _ = run("pretrain", **data)
+        train, _ = run("train", pretrained_encoder=pretrain["encoder"], **data)
         compare, _ = run("compare", models=[train["model"]])
         evaluate, blessed = run(
             "evaluate",
@@ -142,6 +142,7 @@ def test_every_step_reads_its_source_pushes_and_caches_on_s3(object_store, tmp_p
 OUTPUTS = {
     "ingest": {"examples": dsl.Dataset},
     "transform": {"transform_graph": dsl.Artifact, "transformed_examples": dsl.Dataset},
+    "pretrain": {"encoder": dsl.Artifact},
     "train": {"model": dsl.Model, "tensorboard_logs": dsl.Artifact},
     "compare": {
         "champion": dsl.Model,

@@ -5,6 +5,7 @@ from components.common.artifacts import EVALUATION_FILE, PLOT_FILE
 from components.common.config import FORECAST, EvaluateConfig
 from components.common.io import read_json
 from components.common.series import read_series
+from components.conftest import TINY_SERIES
 from components.evaluate.evaluate import run_evaluate
 from components.evaluate.forecast import forecast_blessing, forecast_metrics
 
@@ -50,7 +51,7 @@ def test_evaluation_reports_the_test_period_against_persistence_with_a_plot(
     np.testing.assert_allclose(test_series["actual"], series.values[test_steps])
     # Persistence with horizon 1 repeats the value before each target.
     np.testing.assert_allclose(test_series["persistence"], series.values[test_steps - 1])
-    assert metrics["noise_std"] == 0.1 and metrics["mape"] is None
+    assert metrics["noise_std"] == TINY_SERIES.sine_noise and metrics["mape"] is None
     assert metrics["rmse"] == pytest.approx(
         np.sqrt(np.mean((np.array(test_series["forecast"]) - test_series["actual"]) ** 2))
     )

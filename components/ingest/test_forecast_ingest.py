@@ -151,7 +151,7 @@ def test_sine_source_is_split_by_time(sine_ingested_dir):
     series = read_series(sine_ingested_dir)
     expected = [p[F.VALUE_KEY] for p in sine_points(TINY_SERIES)]
     np.testing.assert_allclose(series.values, expected, rtol=1e-6)  # Stored as float32.
-    assert read_series_description(sine_ingested_dir)["noise_std"] == 0.1
+    assert read_series_description(sine_ingested_dir)["noise_std"] == TINY_SERIES.sine_noise
 
 
 def test_missing_columns_are_named_before_any_work(tmp_path, dated_csv):

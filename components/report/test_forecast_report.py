@@ -4,6 +4,7 @@ from components.common.artifacts import DATA_STATS_FILE
 from components.common.config import FORECAST, EvaluateConfig
 from components.common.io import read_json
 from components.compare.compare import run_compare
+from components.conftest import TINY_SERIES
 from components.evaluate.evaluate import run_evaluate
 from components.report.report import run_report
 
@@ -44,7 +45,8 @@ def test_forecast_report_shows_persistence_and_the_test_period_plot(
         "Model",
     ):
         assert f"<h2>{section}" in page, section
-    assert "persistence (the last value)" in page and "noise has standard deviation 0.1" in page
+    assert "persistence (the last value)" in page
+    assert f"noise has standard deviation {TINY_SERIES.sine_noise:g}" in page
     # Evaluate's forecast plot and the training curves, as embedded PNG images.
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 2 and all(len(image) > 1000 for image in images)
