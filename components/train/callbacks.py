@@ -1,5 +1,5 @@
-"""Callbacks of the training loop: progress (a log line and events per epoch), and early
-stopping that can resume."""
+"""Callbacks of the training loop: progress (a log line and events per epoch), dropout seeded
+per epoch, and early stopping that can resume."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import time
 
 import keras
+import numpy as np
 
 from components.common import progress
 from components.common.io import exists, local_file, makedirs, read_json, remove, rename, write_json
@@ -52,6 +53,23 @@ class TrainingProgress(keras.callbacks.Callback):
         )
         metrics = " ".join(f"{name}={value:.4f}" for name, value in sorted(logs.items()))
         logger.info("train: epoch %d/%d %s", epoch + 1, self._epochs, metrics)
+
+
+class EpochSeededDropout(keras.callbacks.Callback):
+    """Seeds every random layer (dropout) at each epoch's start from the run's seed and the
+    epoch's number alone, like the order of the batches, so a training resumed after epoch k
+    draws the same dropout masks in epoch k + 1 as one that never stopped. Keras keeps a random
+    layer's state in a variable that a saved model does not carry."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        for index, state in enumerate(states):
+            layer_seed = (self.seed * 1_000_003 + epoch) * 101 + index
+            state.assign(np.array([layer_seed, 0], dtype=state.dtype))
 
 
 class EarlyStoppingWithCheckpoints(keras.callbacks.Callback):

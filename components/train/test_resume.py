@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from components.common.artifacts import HISTORY_FILE
 from components.common.io import read_json
 from components.train.callbacks import PROGRESS_FILE
@@ -40,9 +42,9 @@ TRAIN_SCRIPT = textwrap.dedent(
 )
 
 
-def train_in_child(transformed, model_dir, checkpoint_dir, kill_after: int):
+def train_in_child(transformed, model_dir, checkpoint_dir, kill_after: int, dropout: float):
     config = {"epochs": EPOCHS, "patience": EPOCHS, "batch_size": 16, "embedding_dim": 4}
-    config.update(units=4, dense_units=4)
+    config.update(units=4, dense_units=4, dropout=dropout)
     argv = [transformed["data"], transformed["graph"], str(model_dir), str(checkpoint_dir)]
     return subprocess.run(
         [sys.executable, "-c", TRAIN_SCRIPT, *argv, str(kill_after), json.dumps(config)],
@@ -51,15 +53,19 @@ def train_in_child(transformed, model_dir, checkpoint_dir, kill_after: int):
     )
 
 
-def test_sigkill_then_rerun_resumes_and_ends_as_an_uninterrupted_run_would(tmp_path, transformed):
+# With dropout, each epoch's masks are random too: they must continue as if never interrupted.
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+def test_sigkill_then_rerun_resumes_and_ends_as_an_uninterrupted_run_would(
+    tmp_path, transformed, dropout
+):
     model_dir, checkpoint_dir = tmp_path / "model", tmp_path / "checkpoint"
-    killed = train_in_child(transformed, model_dir, checkpoint_dir, KILL_AFTER_EPOCH)
+    killed = train_in_child(transformed, model_dir, checkpoint_dir, KILL_AFTER_EPOCH, dropout)
     assert killed.returncode == -signal.SIGKILL
     assert not model_dir.exists()  # Nothing half-written where the next step would look.
     progress = read_json(f"{checkpoint_dir}/{PROGRESS_FILE}")
     assert len(progress["history"]["val_accuracy"]) == KILL_AFTER_EPOCH
 
-    resumed = train_in_child(transformed, model_dir, checkpoint_dir, kill_after=0)
+    resumed = train_in_child(transformed, model_dir, checkpoint_dir, 0, dropout)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming after epoch {KILL_AFTER_EPOCH}" in resumed.stderr
     logged_epochs = [line for line in resumed.stderr.splitlines() if "train: epoch " in line]
@@ -72,7 +78,9 @@ def test_sigkill_then_rerun_resumes_and_ends_as_an_uninterrupted_run_would(tmp_p
     assert not checkpoint_dir.exists()  # Cleared once the model is complete.
 
     uninterrupted_dir = tmp_path / "uninterrupted"
-    whole = train_in_child(transformed, uninterrupted_dir, tmp_path / "whole-checkpoint", 0)
+    whole = train_in_child(
+        transformed, uninterrupted_dir, tmp_path / "whole-checkpoint", 0, dropout
+    )
     assert whole.returncode == 0, whole.stderr[-3000:]
     # The same seed gives the same epochs: each epoch's batches depend on its number alone.
     uninterrupted = read_json(f"{uninterrupted_dir}/{HISTORY_FILE}")

@@ -32,7 +32,11 @@ from components.common.config import TrainConfig
 from components.common.io import atomic_directory, exists, read_json, rmtree, write_json
 from components.common.step_cache import run_cached, step_key
 from components.common.tasks import FORECAST, SENTIMENT, TASKS
-from components.train.callbacks import EarlyStoppingWithCheckpoints, TrainingProgress
+from components.train.callbacks import (
+    EarlyStoppingWithCheckpoints,
+    EpochSeededDropout,
+    TrainingProgress,
+)
 from components.train.forecast import forecast_learning
 from components.train.learning import FileSplit, InMemorySplit, Learning, read_split
 from components.train.sentiment import sentiment_learning
@@ -148,7 +152,11 @@ def fit(
     )
     eval_batches = evaluation.batches(config.batch_size)
     steps_per_epoch = -(-len(train) // config.batch_size)
-    callbacks = [stopping, TrainingProgress(config.epochs, steps_per_epoch)]
+    callbacks = [
+        EpochSeededDropout(config.seed),
+        stopping,
+        TrainingProgress(config.epochs, steps_per_epoch),
+    ]
     if config.learning_rate_decay < 1:
         # Set from the epoch number alone, so a resumed run continues the same schedule.
         schedule = keras.callbacks.LearningRateScheduler(
