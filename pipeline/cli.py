@@ -254,6 +254,12 @@ def build_parser(
         help="a further tag, e.g. REGISTRY/lstm-pipeline:0.1.0 (repeatable)",
     )
     build_image_parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="build the GPU variant (TensorFlow with NVIDIA's CUDA libraries, about 3 GB more) "
+        "tagged lstm-pipeline:<version>-<hash>-gpu, the train step's image with --train-gpus",
+    )
+    build_image_parser.add_argument(
         "--base-image",
         default="",
         help="the image to build on (default: the Dockerfile's official Python 3.11 slim image, "
@@ -481,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "image":
             from pipeline.image import build_image
 
-            built = build_image(args.tag, args.base_image or None)
+            built = build_image(args.tag, args.base_image or None, gpu=args.gpu)
             print(json.dumps({"image": built.tags[0], **dataclasses.asdict(built)}))
         elif args.command == "run":
             return _run(args, config_from_args(args, beam_args))

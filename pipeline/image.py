@@ -29,6 +29,7 @@ import docker.errors
 from docker.utils.build import exclude_paths
 
 from components.common.config import ConfigError
+from pipeline.deployment import GPU_TAG_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -226,25 +227,30 @@ def build_image(
     base_image: str | None = None,
     root: Path = PROJECT_ROOT,
     quiet: bool = False,
+    gpu: bool = False,
 ) -> BuiltImage:
     """Builds components/Dockerfile as `source_tag(base_image)` and every tag in `tags`.
 
     The build runs on the host's network, with this machine's pip settings as build secrets, so
     pip inside it reaches what pip here reaches. `quiet` keeps Docker's progress out of the
-    terminal (it is shown on failure).
+    terminal (it is shown on failure). `gpu` builds the variant with TensorFlow's CUDA
+    libraries, its source tag ending in GPU_TAG_SUFFIX as --train-gpus expects by default;
+    `tags` are used as given.
     """
     if not (root / DOCKERFILE).exists():
         raise ImageError(f"{root / DOCKERFILE} is missing: building needs the source checkout")
     client = docker_client()
     wanted_base = base_image or default_base_image(root)
     base = ensure_base_image(client, wanted_base)
-    all_tags = (source_tag(base_image, root), *tags)
+    all_tags = (source_tag(base_image, root) + (GPU_TAG_SUFFIX if gpu else ""), *tags)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
         command = ["docker", "build", "--file", str(root / DOCKERFILE), "--network", "host"]
         command += ["--build-arg", f"BASE_IMAGE={base}"]
         command += ["--build-arg", f"REVISION={source_revision(root)}"]
         command += ["--build-arg", f"VERSION={_version()}"]
+        if gpu:
+            command += ["--build-arg", "TENSORFLOW_EXTRAS=and-cuda"]
         command += _pip_secret_args(pip_settings(), scratch)
         for tag in all_tags:
             command += ["--tag", tag]

@@ -3,6 +3,7 @@ image itself (what it installs, who it runs as, that it works on a read-only roo
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,7 +17,14 @@ from packaging.utils import canonicalize_name
 
 import components
 import pipeline
-from pipeline.image import PROJECT_ROOT, default_base_image, docker_client, source_tag
+from pipeline.deployment import GPU_TAG_SUFFIX
+from pipeline.image import (
+    PROJECT_ROOT,
+    build_image,
+    default_base_image,
+    docker_client,
+    source_tag,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "components" / "Dockerfile"
@@ -123,12 +131,14 @@ def test_every_component_module_imports_in_the_image(component_image):
     assert run_in_image(component_image, ["python", "-c", script, *modules]).strip() == "ok"
 
 
-def test_image_installs_exactly_the_pinned_set(component_image):
+def distributions_outside_the_pins(image: str) -> tuple[dict[str, str], set[str]]:
+    """The distributions installed in `image` at a version .ci/constraints.txt does not pin
+    (the project and the installers aside), and the names of all installed."""
     script = (
         "import importlib.metadata as m, json\n"
         "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
     )
-    installed = json.loads(run_in_image(component_image, ["python", "-c", script]))
+    installed = json.loads(run_in_image(image, ["python", "-c", script]))
     pins = constraints()
     project = {canonicalize_name("lstm-pipeline")}
     unpinned = {
@@ -137,11 +147,51 @@ def test_image_installs_exactly_the_pinned_set(component_image):
         if canonicalize_name(name) not in project | INSTALLER_DISTRIBUTIONS
         and pins.get(canonicalize_name(name)) != version
     }
+    return unpinned, {canonicalize_name(name) for name in installed}
+
+
+def test_image_installs_exactly_the_pinned_set(component_image):
+    unpinned, installed_names = distributions_outside_the_pins(component_image)
     assert unpinned == {}
-    installed_names = {canonicalize_name(name) for name in installed}
     for requirement in setup_py_requirements()["install"]:
         assert canonicalize_name(requirement.name) in installed_names, requirement
     assert canonicalize_name("pytest") not in installed_names  # The test extra is not installed.
+    assert not {name for name in installed_names if name.startswith("nvidia-")}  # CPU only.
+
+
+# Opt-in: the GPU variant downloads NVIDIA's CUDA libraries (about 3 GB) on every fresh build.
+GPU_IMAGE_TEST = "LSTM_PIPELINE_TEST_GPU_IMAGE"
+
+
+@pytest.mark.skipif(
+    not os.environ.get(GPU_IMAGE_TEST),
+    reason=f"builds the GPU image variant (about 3 GB of CUDA libraries): set {GPU_IMAGE_TEST}=1",
+)
+def test_gpu_variant_is_tensorflows_cuda_build_with_exactly_the_pinned_set():
+    image = build_image(gpu=True, quiet=True).tags[0]
+    assert image == source_tag() + GPU_TAG_SUFFIX  # What --train-gpus runs by default.
+    unpinned, installed_names = distributions_outside_the_pins(image)
+    assert unpinned == {}
+    assert canonicalize_name("nvidia-cudnn-cu12") in installed_names
+    # TensorFlow's CUDA build, with the CUDA runtime and cuDNN it was built for loadable; the
+    # driver (libcuda) comes from the host of a GPU node, so here it sees only the CPU.
+    script = (
+        "import ctypes, json, os, nvidia.cuda_runtime, nvidia.cudnn, tensorflow as tf\n"
+        "for package, library in ((nvidia.cuda_runtime, 'libcudart.so.12'),"
+        " (nvidia.cudnn, 'libcudnn.so.9')):\n"
+        "    ctypes.CDLL(os.path.join(package.__path__[0], 'lib', library))\n"
+        "from components.common import logs\n"
+        "logs.configure()\n"
+        "from components.train.train import log_devices\n"
+        "log_devices()\n"
+        "print('build info:', json.dumps(dict(tf.sysconfig.get_build_info())))"
+    )
+    output = run_in_image(image, ["python", "-c", script], stderr=True)
+    (line,) = [line for line in output.splitlines() if line.startswith("build info: ")]
+    build_info = json.loads(line.removeprefix("build info: "))
+    assert build_info["is_cuda_build"] is True
+    assert build_info["cuda_version"].startswith("12.") and build_info["cudnn_version"] == "9"
+    assert "train: TensorFlow 2.21.0 sees CPU:0" in output
 
 
 def test_image_labels_name_the_source_revision_version_and_base(component_image):
