@@ -174,11 +174,11 @@ def test_a_dated_csv_on_s3_is_a_forecast_source(object_store, tmp_path, dated_cs
 
 def test_training_killed_resumes_from_checkpoints_on_s3(object_store, tmp_path, transformed):
     model_dir, checkpoint_dir = tmp_path / "model", object_store.uri("cache/train.checkpoint")
-    killed = train_in_child(transformed, model_dir, checkpoint_dir, KILL_AFTER_EPOCH)
+    killed = train_in_child(transformed, model_dir, checkpoint_dir, KILL_AFTER_EPOCH, dropout=0.0)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     progress = io.read_json(f"{checkpoint_dir}/{PROGRESS_FILE}")
     assert len(progress["history"]["val_accuracy"]) == KILL_AFTER_EPOCH
-    resumed = train_in_child(transformed, model_dir, checkpoint_dir, kill_after=0)
+    resumed = train_in_child(transformed, model_dir, checkpoint_dir, kill_after=0, dropout=0.0)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming after epoch {KILL_AFTER_EPOCH}" in resumed.stderr
     history = io.read_json(f"{model_dir}/{HISTORY_FILE}")
