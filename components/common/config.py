@@ -156,8 +156,8 @@ class TransformConfig:
         max_seq_len: ids per review; longer reviews keep their last tokens, shorter are padded
             at the front so the recurrent layer's final state sits on real tokens.
         punctuation: "drop": punctuation only separates words; "keep": each mark is a token.
-            Dropping measured higher test accuracy on IMDB (README, Results): with 120 ids,
-            marks crowd out words.
+            Dropping measured higher test accuracy on IMDB (docs/results.md, the walkthrough's
+            model): with 120 ids, marks crowd out words.
         vocabulary_text: the reviews the vocabulary is counted on, one of TEXT_SOURCES:
             "train", or "train+unlabeled" adding ingest's unlabeled reviews (--unlabeled), so
             words the labeled reviews rarely use get ids too. Never eval or test.
