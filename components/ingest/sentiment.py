@@ -196,29 +196,46 @@ class ValidateRecords(beam.DoFn):
             yield quarantined(self._source_spec, record, reason, detail)
 
 
-class DropDuplicateIds(beam.PTransform):
-    """Keeps the first record (by position) of each id; quarantines the others."""
+def first_positions_of_repeated_ids(accepted) -> beam.PCollection:
+    """(id, position of its first record) for each id that more than one accepted record has.
+
+    Only ids and positions are grouped, never the reviews: on the local runner a grouping is
+    held in memory, so the step's memory grows by an id and a position a review.
+    """
+    return (
+        accepted
+        | "IdAndPosition" >> beam.Map(lambda example: (example[F.ID_KEY], example["position"]))
+        | "CountAndFirst" >> beam.CombinePerKey(_count_and_first)
+        | "Repeated" >> beam.Filter(lambda id_count_first: id_count_first[1][0] > 1)
+        | "FirstPosition" >> beam.MapTuple(lambda rid, count_first: (rid, count_first[1]))
+    )
+
+
+def _count_and_first(positions) -> tuple[int, str]:
+    # Called on positions and, to merge partial results, on (count, first) pairs.
+    count, first = 0, None
+    for item in positions:
+        item_count, position = item if isinstance(item, tuple) else (1, item)
+        count += item_count
+        if first is None or position_order(position) < position_order(first):
+            first = position
+    return count, first
+
+
+class DropDuplicateIds(beam.DoFn):
+    """Keeps the first record (by position) of each id; quarantines the others, given the first
+    positions of the repeated ids (a side input: few, where ids are meant to be unique)."""
 
     def __init__(self, source_spec: str):
-        super().__init__()
         self._source_spec = source_spec
 
-    def expand(self, examples):
-        return (
-            examples
-            | "ById" >> beam.Map(lambda example: (example[F.ID_KEY], example))
-            | "GroupById" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.FlatMap(self._keep_first).with_outputs(QUARANTINE, main="unique")
-        )
-
-    def _keep_first(self, id_and_examples):
-        first, *duplicates = sorted(
-            id_and_examples[1], key=lambda example: position_order(example["position"])
-        )
-        yield first
-        for duplicate in duplicates:
-            detail = f"the id {shown(duplicate[F.ID_KEY])} is first at {first['position']}"
-            yield quarantined(self._source_spec, duplicate, "duplicate_id", detail)
+    def process(self, example: dict, first_positions: dict[str, str]) -> Iterator:
+        first = first_positions.get(example[F.ID_KEY])
+        if first is None or first == example["position"]:
+            yield example
+        else:
+            detail = f"the id {shown(example[F.ID_KEY])} is first at {first}"
+            yield quarantined(self._source_spec, example, "duplicate_id", detail)
 
 
 # ---- Sources: each is a PTransform from the pipeline root to raw records with a `split`. ----
@@ -453,10 +470,10 @@ class ReadDelimited(beam.PTransform):
         )
 
 
-def read_source(root, config: IngestConfig):
+def read_source(root, config: IngestConfig, label: str = "Read"):
     source: Source = config.parsed_source
     if source.kind == "tfds":
-        return root | "ReadTfds" >> ReadTfds(
+        return root | f"{label}Tfds" >> ReadTfds(
             source.location,
             config.data_dir,
             config.text_field,
@@ -464,8 +481,8 @@ def read_source(root, config: IngestConfig):
             config.unlabeled,
         )
     if source.kind == "aclimdb":
-        return root | "ReadAclImdb" >> ReadAclImdb(source.location, config.unlabeled)
-    return root | f"Read{source.kind.title()}" >> ReadDelimited(
+        return root | f"{label}AclImdb" >> ReadAclImdb(source.location, config.unlabeled)
+    return root | f"{label}{source.kind.title()}" >> ReadDelimited(
         source.kind, source.location, config
     )
 
@@ -544,11 +561,21 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
     Raises ConfigError first where a csv file's header cannot give the fields.
     """
     columns_not_read = check_delimited_headers(config)
+    validate = ValidateRecords(config.source, config.max_text_bytes, config.unlabeled)
     records = read_source(root, config)
-    validated = records | "Validate" >> beam.ParDo(
-        ValidateRecords(config.source, config.max_text_bytes, config.unlabeled)
-    ).with_outputs(QUARANTINE, main="accepted")
-    deduplicated = validated.accepted | "DropDuplicateIds" >> DropDuplicateIds(config.source)
+    validated = records | "Validate" >> beam.ParDo(validate).with_outputs(
+        QUARANTINE, main="accepted"
+    )
+    # The source is read a second time to split and write it: the first read's records would
+    # otherwise be held in memory until every id was seen (the local runner keeps a
+    # PCollection that a later stage reads), so memory would grow with the source.
+    first_positions = first_positions_of_repeated_ids(validated.accepted)
+    deduplicated = (
+        read_source(root, config, "Reread")
+        | "Revalidate" >> beam.ParDo(validate).with_outputs(QUARANTINE, main="accepted")
+    ).accepted | "DropDuplicateIds" >> beam.ParDo(
+        DropDuplicateIds(config.source), beam.pvalue.AsDict(first_positions)
+    ).with_outputs(QUARANTINE, main="unique")
     splits = dict(
         deduplicated.unique | "Split" >> SplitExamples(config.eval_fraction, config.max_examples)
     )
