@@ -519,31 +519,11 @@ class SplitExamples(beam.PTransform):
         self._eval_fraction, self._max_examples = eval_fraction, max_examples
 
     def expand(self, examples):
-        by_source_split = examples | "BySourceSplit" >> beam.Partition(
-            lambda example, _: _SOURCE_SPLITS.index(example["split"]), len(_SOURCE_SPLITS)
-        )
-        capped, left_out = [], []
-        for name, pcoll in zip(_SOURCE_SPLITS, by_source_split, strict=True):
-            if self._max_examples:
-                # The smallest hashes: a deterministic, label-independent sample of the split.
-                # Split off by the last sampled rank, so the records left out are counted
-                # themselves rather than inferred as a remainder.
-                last_sampled = (
-                    pcoll
-                    | f"Rank{name.title()}" >> beam.Map(_sample_rank)
-                    | f"Sample{name.title()}" >> beam.combiners.Top.Smallest(self._max_examples)
-                    | f"LastSampled{name.title()}" >> beam.Map(max, default=None)
-                )
-                pcoll, not_sampled = pcoll | f"Cap{name.title()}" >> beam.Partition(
-                    lambda example, _, last: 0 if _is_sampled(example, last) else 1,
-                    2,
-                    beam.pvalue.AsSingleton(last_sampled),
-                )
-                left_out.append(not_sampled)
-            capped.append(pcoll)
+        left_out = []
+        if self._max_examples:
+            examples, left_out = self._cap(examples)
         partitions = (
-            capped
-            | "FlattenSampled" >> beam.Flatten()
+            examples
             | "AssignSplit" >> beam.Map(assign_split, self._eval_fraction)
             | "ByOutputSplit"
             >> beam.Partition(
@@ -553,6 +533,32 @@ class SplitExamples(beam.PTransform):
         splits = dict(zip(F.REVIEW_SPLITS, partitions, strict=True))
         not_sampled = left_out | "FlattenNotSampled" >> beam.Flatten(pipeline=examples.pipeline)
         return {**splits, NOT_SAMPLED: not_sampled}
+
+    def _cap(self, examples):
+        """(the sampled examples, per source split the examples left out). The local runner
+        holds the sampled examples in memory (a flatten), so only an uncapped run streams."""
+        by_source_split = examples | "BySourceSplit" >> beam.Partition(
+            lambda example, _: _SOURCE_SPLITS.index(example["split"]), len(_SOURCE_SPLITS)
+        )
+        sampled, left_out = [], []
+        for name, pcoll in zip(_SOURCE_SPLITS, by_source_split, strict=True):
+            # The smallest hashes: a deterministic, label-independent sample of the split.
+            # Split off by the last sampled rank, so the records left out are counted
+            # themselves rather than inferred as a remainder.
+            last_sampled = (
+                pcoll
+                | f"Rank{name.title()}" >> beam.Map(_sample_rank)
+                | f"Sample{name.title()}" >> beam.combiners.Top.Smallest(self._max_examples)
+                | f"LastSampled{name.title()}" >> beam.Map(max, default=None)
+            )
+            kept, not_sampled = pcoll | f"Cap{name.title()}" >> beam.Partition(
+                lambda example, _, last: 0 if _is_sampled(example, last) else 1,
+                2,
+                beam.pvalue.AsSingleton(last_sampled),
+            )
+            sampled.append(kept)
+            left_out.append(not_sampled)
+        return sampled | "FlattenSampled" >> beam.Flatten(), left_out
 
 
 def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:

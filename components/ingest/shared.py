@@ -138,10 +138,16 @@ def write_quarantine_and_counts(
     quarantine_keys = quarantine | "CountQuarantine" >> beam.Map(
         lambda q: f"quarantine/{q['reason']}"
     )
+    # Counted before they are flattened: the local runner holds a flatten's input in memory,
+    # which would be a key a record.
+    key_counts = [
+        keys | f"CountKeys{i}" >> beam.combiners.Count.PerElement()
+        for i, keys in enumerate([*count_keys, quarantine_keys])
+    ]
     counts = (
-        [*count_keys, quarantine_keys]
+        key_counts
         | "FlattenCounts" >> beam.Flatten()
-        | "Count" >> beam.combiners.Count.PerElement()
+        | "Total" >> beam.CombinePerKey(sum)
         | "ToDict" >> beam.combiners.ToDict()
         | "Summarize" >> beam.Map(lambda raw: {**summarize_counts(raw, splits), **(extra or {})})
     )
