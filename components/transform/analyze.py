@@ -59,16 +59,17 @@ def analyze_and_transform(
     """Reads each of `splits`, analyzes `analyzed_splits` together, writes the transform graph
     and returns each split transformed: split -> (transformed data, its metadata)."""
     schema = tft.DatasetMetadata.from_feature_spec(raw_feature_spec).schema
-    datasets = {}
-    for split in splits:
+
+    def read(split: str, label: str):
         source = tfxio.TFExampleRecord(
             file_pattern=examples_pattern(examples_dir, split), schema=schema
         )
-        datasets[split] = (
-            pipeline | f"Read{split.title()}" >> source.BeamSource(),
-            source.TensorAdapterConfig(),
-        )
-    analyzed = [datasets[split][0] for split in analyzed_splits]
+        return pipeline | label >> source.BeamSource(), source.TensorAdapterConfig()
+
+    datasets = {split: read(split, f"Read{split.title()}") for split in splits}
+    # An analyzed split is read a second time for the analysis: one read feeding both would be
+    # held whole in memory on the local runner until the analysis ends and transforming starts.
+    analyzed = [read(split, f"Read{split.title()}ToAnalyze")[0] for split in analyzed_splits]
     adapter_config = datasets[analyzed_splits[0]][1]
     transform_fn = (
         analyzed | "AnalyzedSplits" >> beam.Flatten(),
