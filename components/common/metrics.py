@@ -29,15 +29,22 @@ def roc_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def roc_curve(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, list[float]]:
-    """False and true positive rates at ROC_POINTS evenly spaced thresholds from 1 to 0."""
+    """False and true positive rates at ROC_POINTS evenly spaced thresholds from 1 to 0.
+
+    Counted by binary search in each class's sorted probabilities: memory grows with the
+    examples, not with examples times thresholds.
+    """
     thresholds = np.linspace(1.0, 0.0, ROC_POINTS)
-    predicted = probabilities[np.newaxis, :] >= thresholds[:, np.newaxis]
-    positives = max(int(labels.sum()), 1)
-    negatives = max(len(labels) - int(labels.sum()), 1)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+
+    def share_at_or_above(scores: np.ndarray) -> list[float]:
+        above = len(scores) - np.searchsorted(np.sort(scores), thresholds, side="left")
+        return (above / max(len(scores), 1)).tolist()
+
     return {
         "thresholds": thresholds.tolist(),
-        "fpr": ((predicted & (labels == 0)).sum(axis=1) / negatives).tolist(),
-        "tpr": ((predicted & (labels == 1)).sum(axis=1) / positives).tolist(),
+        "fpr": share_at_or_above(probabilities[labels == 0]),
+        "tpr": share_at_or_above(probabilities[labels == 1]),
     }
 
 

@@ -8,6 +8,7 @@ most confident mistakes, the threshold and the blessing decision with its reason
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -23,7 +24,6 @@ from components.common.tasks import SENTIMENT
 from components.common.transformed import sequence_length
 from components.evaluate.candidate import (
     candidate_signature,
-    predict,
     served_signature,
     write_evaluation,
 )
@@ -45,28 +45,13 @@ def length_slices(max_seq_len: int) -> tuple[tuple[str, int, float], ...]:
     )
 
 
-def read_test_split(examples_dir: str) -> dict[str, np.ndarray]:
-    """Texts, labels and star ratings (0: none) of every raw test review, in file order."""
-    columns = {F.TEXT_KEY: [], F.LABEL_KEY: [], F.RATING_KEY: []}
-    for batch in raw_example_batches(examples_dir, "test", BATCH_SIZE, REVIEW_FEATURES):
-        for key, values in columns.items():
-            values.append(batch[key].numpy())
-    return {key: np.concatenate(values) for key, values in columns.items()}
+def raw_test_batches(examples_dir: str) -> tf.data.Dataset:
+    """The raw test reviews written by ingest, BATCH_SIZE at a time, in file order."""
+    return raw_example_batches(examples_dir, "test", BATCH_SIZE, REVIEW_FEATURES)
 
 
-def predict_texts(serving_fn, texts: np.ndarray) -> np.ndarray:
-    """Served probabilities of raw texts, in batches."""
-    return predict(serving_fn, texts, F.SERVING_INPUT_KEY, F.SERVING_PROBABILITY_KEY, BATCH_SIZE)
-
-
-def token_counts(transform_graph_dir: str, texts: np.ndarray) -> np.ndarray:
-    """Tokens per text before truncation, as the transform graph counts them."""
-    transform_layer = tft.TFTransformOutput(transform_graph_dir).transform_features_layer()
-    counts = [np.zeros(0, np.int64)]
-    for start in range(0, len(texts), BATCH_SIZE):
-        batch = {F.TEXT_KEY: tf.constant(texts[start : start + BATCH_SIZE])}
-        counts.append(transform_layer(batch)[F.NUM_TOKENS_KEY].numpy())
-    return np.concatenate(counts)
+def served_probabilities(serving_fn, texts: tf.Tensor) -> np.ndarray:
+    return serving_fn(**{F.SERVING_INPUT_KEY: texts})[F.SERVING_PROBABILITY_KEY].numpy()
 
 
 def confident_mistakes(
@@ -85,6 +70,54 @@ def confident_mistakes(
         }
         for i in most_confident
     ]
+
+
+def most_confident(mistakes: list[dict], count: int = MISTAKES_SHOWN) -> list[dict]:
+    """The `count` most confident of `mistakes` (confident_mistakes' dicts); of equally
+    confident ones, the earlier in the list, so merging batch by batch in file order gives
+    confident_mistakes of the whole split."""
+    return sorted(mistakes, key=lambda m: -abs(m["probability_positive"] - 0.5))[:count]
+
+
+@dataclasses.dataclass
+class ScoredTestSplit:
+    """Per raw test review, in file order: label, star rating (0: none), served probability
+    and token count before truncation; and the most confident mistakes, with their texts."""
+
+    labels: np.ndarray
+    ratings: np.ndarray
+    probabilities: np.ndarray
+    token_counts: np.ndarray
+    confident_mistakes: list[dict]
+
+
+def score_test_split(examples_dir: str, transform_graph_dir: str, serving_fn) -> ScoredTestSplit:
+    """Scores the raw test reviews in one pass. Texts are held a batch at a time, so the step's
+    memory grows by 28 bytes a test review (the four numbers), not by the reviews."""
+    count_tokens = tft.TFTransformOutput(transform_graph_dir).transform_features_layer()
+    labels, ratings, probabilities, token_counts, mistakes = [], [], [], [], []
+    for batch in raw_test_batches(examples_dir):
+        texts = batch[F.TEXT_KEY]
+        labels.append(batch[F.LABEL_KEY].numpy())
+        ratings.append(batch[F.RATING_KEY].numpy())
+        probabilities.append(served_probabilities(serving_fn, texts))
+        token_counts.append(count_tokens({F.TEXT_KEY: texts})[F.NUM_TOKENS_KEY].numpy())
+        mistakes = most_confident(
+            mistakes + confident_mistakes(texts.numpy(), labels[-1], probabilities[-1])
+        )
+    return ScoredTestSplit(
+        np.concatenate(labels),
+        np.concatenate(ratings),
+        np.concatenate(probabilities),
+        np.concatenate(token_counts),
+        mistakes,
+    )
+
+
+def split_probabilities(examples_dir: str, serving_fn) -> np.ndarray:
+    """The served probability of every raw test review, in file order."""
+    batches = raw_test_batches(examples_dir)
+    return np.concatenate([served_probabilities(serving_fn, b[F.TEXT_KEY]) for b in batches])
 
 
 def _slice_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -147,33 +180,30 @@ def run_sentiment_evaluate(
     output_dir: str,
 ) -> dict:
     """Evaluates the serving classifier on the raw test reviews; returns the result."""
-    test = read_test_split(examples_dir)
-    texts, labels = test[F.TEXT_KEY], test[F.LABEL_KEY]
     with candidate_signature(SENTIMENT, transform_graph_dir, model_dir) as serve:
-        probabilities = predict_texts(serve, texts)
+        test = score_test_split(examples_dir, transform_graph_dir, serve)
+    labels, probabilities = test.labels, test.probabilities
     metrics = classification_metrics(labels, probabilities)
-    lengths = token_counts(transform_graph_dir, texts)
     previous = newest_version(config.export_dir)
     served = None
     if previous:
         # The model already serving, on the very same raw test reviews.
         with served_signature(previous) as serve:
-            served_probabilities = predict_texts(serve, texts)
-        served = {
-            "path": previous,
-            "accuracy": classification_metrics(labels, served_probabilities)["accuracy"],
-        }
+            served_accuracy = classification_metrics(
+                labels, split_probabilities(examples_dir, serve)
+            )["accuracy"]
+        served = {"path": previous, "accuracy": served_accuracy}
     blessed, reasons = blessing(metrics, config, served and served["accuracy"])
     result = {
         "metrics": metrics,
         "slices": sliced_metrics(
             labels,
             probabilities,
-            lengths,
-            test[F.RATING_KEY],
+            test.token_counts,
+            test.ratings,
             sequence_length(transform_graph_dir),
         ),
-        "confident_mistakes": confident_mistakes(texts, labels, probabilities),
+        "confident_mistakes": test.confident_mistakes,
         "roc_curve": roc_curve(labels, probabilities),
         "accuracy_threshold": config.accuracy_threshold,
         "served_model": served,

@@ -1,12 +1,20 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components.common.artifacts import EVALUATION_FILE, MODEL_FILE
 from components.common.config import ConfigError, EvaluateConfig
 from components.common.io import read_json
 from components.common.tasks import SENTIMENT
+from components.evaluate import sentiment
 from components.evaluate.evaluate import run_evaluate
-from components.evaluate.sentiment import blessing, confident_mistakes, sliced_metrics
+from components.evaluate.sentiment import (
+    blessing,
+    confident_mistakes,
+    most_confident,
+    sliced_metrics,
+)
 from components.export.export import run_export
 from components.train.models import build_model
 
@@ -129,3 +137,58 @@ def test_confident_mistakes_are_the_wrong_predictions_most_sure_of_themselves():
         {"text": "awful", "label": "negative", "probability_positive": 0.97},
     ]
     assert len(confident_mistakes(texts, labels, probabilities)) == 4  # Every mistake, at most 10.
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.sampled_from([0.0, 0.02, 0.3, 0.5, 0.51, 0.97, 1.0])),
+        max_size=60,
+    ),
+    st.integers(1, 9),
+    st.integers(0, 12),
+)
+def test_confident_mistakes_merged_batch_by_batch_are_those_of_the_whole_split(
+    reviews, batch_size, count
+):
+    # Evaluate holds one batch of texts at a time and merges each batch's mistakes into the
+    # shown ones; ties in confidence (few distinct probabilities here) keep file order.
+    texts = np.array([f"review {i}".encode() for i in range(len(reviews))])
+    labels = np.array([label for label, _ in reviews], dtype=np.int64)
+    probabilities = np.array([p for _, p in reviews], dtype=np.float32)
+    merged = []
+    for start in range(0, len(reviews), batch_size):
+        batch = slice(start, start + batch_size)
+        merged = most_confident(
+            merged + confident_mistakes(texts[batch], labels[batch], probabilities[batch], count),
+            count,
+        )
+    assert merged == confident_mistakes(texts, labels, probabilities, count)
+
+
+def test_evaluate_reads_the_test_split_in_batches_and_scores_it_whole(
+    monkeypatch, tmp_path, ingested_dir, transformed, trained_model_dir
+):
+    def evaluated(name: str) -> dict:
+        result = run_evaluate(
+            SENTIMENT,
+            EvaluateConfig(),
+            ingested_dir,
+            transformed["graph"],
+            trained_model_dir,
+            str(tmp_path / name),
+        )
+        return dict(leaves(result))
+
+    def leaves(value, path=""):
+        if isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                yield from leaves(item, f"{path}/{key}")
+        else:
+            yield path, value
+
+    whole = evaluated("one-batch")  # 120 test reviews, batches of 256.
+    monkeypatch.setattr(sentiment, "BATCH_SIZE", 16)
+    # The served model may round a review's probability differently in another batch shape.
+    assert evaluated("eight-batches") == pytest.approx(whole, abs=1e-6)
