@@ -33,6 +33,7 @@ from components.report.page import (
 
 HISTOGRAM_BINS = 50
 HISTOGRAM_MAX_TOKENS = 1000  # Longer reviews land in the last bin; a few run to 2,500 tokens.
+READ_BATCH = 1024
 
 
 def pretraining_sentence(pretraining: dict) -> str:
@@ -51,45 +52,46 @@ def pretraining_sentence(pretraining: dict) -> str:
     )
 
 
-def _transformed_columns(transformed_dir: str, split: str, feature_spec: dict) -> dict:
+def _transformed_batches(transformed_dir: str, split: str, feature_spec: dict) -> tf.data.Dataset:
     keys = (F.TOKEN_IDS_KEY, F.NUM_TOKENS_KEY, F.LABEL_KEY)
     feature_spec = {key: feature_spec[key] for key in keys}
-    dataset = (
+    return (
         tf.data.TFRecordDataset(tfrecord_files(transformed_dir, split), compression_type="GZIP")
-        .batch(1024)
+        .batch(READ_BATCH)
         .map(lambda records: tf.io.parse_example(records, feature_spec))
     )
-    batches = list(dataset.as_numpy_iterator())
-    return {key: np.concatenate([batch[key] for batch in batches]) for key in keys}
 
 
 def data_statistics(transformed_dir: str, transform_graph_dir: str) -> dict:
     """Per split: examples per label, token counts, share truncated, out-of-vocabulary rate.
 
     The out-of-vocabulary rate is over the ids the model sees (after truncation, without
-    padding): the share of words it cannot tell apart.
+    padding): the share of words it cannot tell apart. Read a batch at a time; of each review
+    only its token count is kept (8 bytes, for the median).
     """
     feature_spec = transformed_feature_spec(transform_graph_dir)
     max_seq_len = int(feature_spec[F.TOKEN_IDS_KEY].shape[0])
     stats = {"max_seq_len": max_seq_len, "splits": {}}
     for split in F.SPLITS:
-        columns = _transformed_columns(transformed_dir, split, feature_spec)
-        ids, lengths, labels = (
-            columns[F.TOKEN_IDS_KEY],
-            columns[F.NUM_TOKENS_KEY],
-            columns[F.LABEL_KEY],
-        )
-        kept_ids = int((ids != F.PAD_ID).sum())
+        lengths, per_label = [np.zeros(0, np.int64)], np.zeros(len(F.LABEL_NAMES), np.int64)
+        kept_ids = oov_ids = 0
+        for batch in _transformed_batches(transformed_dir, split, feature_spec):
+            ids = batch[F.TOKEN_IDS_KEY].numpy()
+            kept_ids += int((ids != F.PAD_ID).sum())
+            oov_ids += int((ids == F.OOV_ID).sum())
+            per_label += np.bincount(batch[F.LABEL_KEY].numpy(), minlength=len(F.LABEL_NAMES))
+            lengths.append(batch[F.NUM_TOKENS_KEY].numpy())
+        lengths = np.concatenate(lengths)
         counts, edges = np.histogram(
             np.minimum(lengths, HISTOGRAM_MAX_TOKENS), HISTOGRAM_BINS, (0, HISTOGRAM_MAX_TOKENS)
         )
         stats["splits"][split] = {
-            "examples": len(labels),
-            "per_label": {name: int((labels == i).sum()) for i, name in enumerate(F.LABEL_NAMES)},
+            "examples": len(lengths),
+            "per_label": {name: int(per_label[i]) for i, name in enumerate(F.LABEL_NAMES)},
             "median_tokens": float(np.median(lengths)) if len(lengths) else 0.0,
             "mean_tokens": float(np.mean(lengths)) if len(lengths) else 0.0,
             "truncated_share": float(np.mean(lengths > max_seq_len)) if len(lengths) else 0.0,
-            "oov_rate": float((ids == F.OOV_ID).sum() / kept_ids) if kept_ids else 0.0,
+            "oov_rate": oov_ids / kept_ids if kept_ids else 0.0,
             "length_histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
         }
     return stats

@@ -20,6 +20,7 @@ from components.common.io import read_json
 from components.common.tasks import SENTIMENT, TASKS
 from components.compare.compare import run_compare
 from components.evaluate.evaluate import run_evaluate
+from components.report import sentiment
 from components.report.report import run_report
 
 
@@ -151,3 +152,13 @@ def test_data_statistics_count_every_example(report_dir, ingested_dir, transform
         # Generated reviews run 8-37 tokens against sequences of 40: none is truncated.
         assert split_stats["truncated_share"] == 0.0
     assert stats["splits"]["test"]["per_label"] == {"negative": 60, "positive": 60}
+
+
+def test_data_statistics_read_in_batches_add_up_to_the_whole_splits(
+    monkeypatch, report_dir, transformed
+):
+    # The report holds a batch at a time: 7 reviews a batch gives the statistics of the whole
+    # splits (234 train reviews: 34 batches), as the step wrote them.
+    monkeypatch.setattr(sentiment, "READ_BATCH", 7)
+    stats = sentiment.data_statistics(transformed["data"], transformed["graph"])
+    assert stats == read_json(f"{report_dir}/{DATA_STATS_FILE}")
