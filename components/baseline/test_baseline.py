@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
+from components.baseline import baseline
 from components.baseline.baseline import make_nbsvm, read_reviews, run_baseline
 from components.common.artifacts import BASELINE_FILE
 from components.common.io import read_json
@@ -63,3 +64,37 @@ def test_log_count_ratios_match_a_hand_computation():
     scaled = model[:-1].transform(["bad"]).toarray()[0]
     assert scaled[names.index("bad")] == pytest.approx(ratios["bad"])
     assert sum(scaled != 0) == 1
+
+
+def test_a_train_split_past_the_bound_is_sampled_uniformly_and_reproducibly(ingested_dir):
+    texts, labels = read_reviews(ingested_dir, "train")  # All 234, in file order.
+    sample = read_reviews(ingested_dir, "train", seed=3, at_most=50)
+    assert len(sample[0]) == 50 and len(sample[1]) == 50
+    by_text = dict(zip(texts, labels, strict=True))
+    assert all(by_text[text] == label for text, label in zip(*sample, strict=True))
+    assert len(set(sample[0])) == 50  # Drawn without replacement.
+    # From the whole split, not its first 50; the same for a seed, another for another seed.
+    assert max(texts.index(text) for text in sample[0]) >= 100
+    assert sample[0] == read_reviews(ingested_dir, "train", seed=3, at_most=50)[0]
+    assert sample[0] != read_reviews(ingested_dir, "train", seed=4, at_most=50)[0]
+    # Within the bound, the whole split in file order.
+    assert read_reviews(ingested_dir, "train", seed=3, at_most=len(texts))[0] == texts
+
+
+def test_the_baseline_fits_on_at_most_the_bound_and_scores_every_review(
+    monkeypatch, tmp_path, ingested_dir
+):
+    monkeypatch.setattr(baseline, "MAX_TRAIN_REVIEWS", 100)
+    monkeypatch.setattr(baseline, "READ_BATCH", 32)  # Eval (66) and test (120) in batches.
+    result = run_baseline(ingested_dir, str(tmp_path / "baseline"), seed=42)
+    assert result["train_reviews"] == 100
+    assert result["metrics"]["examples"] == 120
+    model = make_nbsvm(seed=42).fit(*read_reviews(ingested_dir, "train", 42, at_most=100))
+    test_texts, test_labels = read_reviews(ingested_dir, "test")
+    probabilities = model.predict_proba(test_texts)[:, 1]
+    assert result["metrics"]["accuracy"] == pytest.approx(
+        np.mean((probabilities >= 0.5) == test_labels)
+    )
+    assert result["metrics"]["loss"] == pytest.approx(
+        -np.mean(np.log(np.where(test_labels == 1, probabilities, 1 - probabilities)))
+    )
