@@ -264,7 +264,6 @@ class ReadTfds(beam.PTransform):
             raise IngestError(f"unknown tensorflow-datasets dataset {self._name!r}") from error
         if not builder.is_prepared():
             builder.download_and_prepare()
-        read_config = tfds.ReadConfig(add_tfds_id=True)
         tfds_splits = dict(zip(F.SOURCE_SPLITS, F.SOURCE_SPLITS, strict=True))
         if self._unlabeled:
             if _TFDS_UNLABELED not in builder.info.splits:
@@ -273,22 +272,33 @@ class ReadTfds(beam.PTransform):
                     f"{_TFDS_UNLABELED!r} split (it has {sorted(builder.info.splits)})"
                 )
             tfds_splits[F.UNLABELED_SPLIT] = _TFDS_UNLABELED
-        splits = []
-        for split, tfds_split in tfds_splits.items():
-            splits.append(
-                root
-                | f"Read{split.title()}"
-                >> tfds.beam.ReadFromTFDS(builder, tfds_split, read_config=read_config)
-                | f"ToRecords{split.title()}" >> beam.Map(self._to_record, split)
-            )
-        return splits | beam.Flatten()
-
-    def _to_record(self, example, split: str) -> dict:
-        example = {key: value.numpy() for key, value in example.items()}
-        tfds_id = example["tfds_id"].decode()
-        return _record(
-            example.get(self._text_field), example.get(self._label_field), split, tfds_id
+        # One collection of (split, shard) read shard by shard, rather than a read per split
+        # flattened together: the local runner holds a flatten's input in memory, and a
+        # distributed runner still reads the shards in parallel.
+        shards = [
+            (split, tfds_split, shard)
+            for split, tfds_split in tfds_splits.items()
+            for shard in range(builder.info.splits[tfds_split].num_shards)
+        ]
+        return (
+            root
+            | "Shards" >> beam.Create(shards)
+            | "ReadShards" >> beam.FlatMap(self._read_shard, builder)
         )
+
+    def _read_shard(self, shard: tuple[str, str, int], builder) -> Iterator[dict]:
+        import tensorflow_datasets as tfds
+
+        split, tfds_split, index = shard
+        read_config = tfds.ReadConfig(add_tfds_id=True)
+        examples = builder.as_dataset(split=f"{tfds_split}[{index}shard]", read_config=read_config)
+        for example in tfds.as_numpy(examples):
+            yield _record(
+                example.get(self._text_field),
+                example.get(self._label_field),
+                split,
+                example["tfds_id"].decode(),
+            )
 
 
 def _aclimdb_record(path: str, content: bytes) -> dict:
@@ -572,19 +582,22 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
     validated = records | "Validate" >> beam.ParDo(validate).with_outputs(
         QUARANTINE, main="accepted"
     )
-    # The source is read a second time to split and write it: the first read's records would
-    # otherwise be held in memory until every id was seen (the local runner keeps a
-    # PCollection that a later stage reads), so memory would grow with the source.
-    first_positions = first_positions_of_repeated_ids(validated.accepted)
-    deduplicated = (
-        read_source(root, config, "Reread")
-        | "Revalidate" >> beam.ParDo(validate).with_outputs(QUARANTINE, main="accepted")
-    ).accepted | "DropDuplicateIds" >> beam.ParDo(
-        DropDuplicateIds(config.source), beam.pvalue.AsDict(first_positions)
-    ).with_outputs(QUARANTINE, main="unique")
-    splits = dict(
-        deduplicated.unique | "Split" >> SplitExamples(config.eval_fraction, config.max_examples)
-    )
+    if config.parsed_source.kind == "tfds":
+        # tfds ids name the record's file and index: unique, so there is nothing to drop.
+        unique, quarantine = validated.accepted, [validated[QUARANTINE]]
+    else:
+        # The source is read a second time to split and write it: the first read's records
+        # would otherwise be held in memory until every id was seen (the local runner keeps a
+        # PCollection that a later stage reads), so memory would grow with the source.
+        first_positions = first_positions_of_repeated_ids(validated.accepted)
+        deduplicated = (
+            read_source(root, config, "Reread")
+            | "Revalidate" >> beam.ParDo(validate).with_outputs(QUARANTINE, main="accepted")
+        ).accepted | "DropDuplicateIds" >> beam.ParDo(
+            DropDuplicateIds(config.source), beam.pvalue.AsDict(first_positions)
+        ).with_outputs(QUARANTINE, main="unique")
+        unique, quarantine = deduplicated.unique, [validated[QUARANTINE], deduplicated[QUARANTINE]]
+    splits = dict(unique | "Split" >> SplitExamples(config.eval_fraction, config.max_examples))
     not_sampled = splits.pop(NOT_SAMPLED)
 
     count_keys = [
@@ -592,9 +605,6 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
         not_sampled | "CountNotSampled" >> beam.Map(lambda _: NOT_SAMPLED),
     ]
     count_keys += write_splits(splits, REVIEW_FEATURES, output_dir)
-    quarantine = (
-        validated[QUARANTINE],
-        deduplicated[QUARANTINE],
-    ) | "AllQuarantined" >> beam.Flatten()
+    quarantine = quarantine | "AllQuarantined" >> beam.Flatten()
     extra = {"columns_not_read": columns_not_read} if columns_not_read else {}
     write_quarantine_and_counts(quarantine, count_keys, output_dir, F.REVIEW_SPLITS, extra)
