@@ -283,16 +283,14 @@ class ReadTfds(beam.PTransform):
         return (
             root
             | "Shards" >> beam.Create(shards)
-            | "ReadShards" >> beam.FlatMap(self._read_shard, builder)
+            | "ReadShards"
+            >> beam.FlatMap(self._read_shard, builder, tfds.ReadConfig(add_tfds_id=True))
         )
 
-    def _read_shard(self, shard: tuple[str, str, int], builder) -> Iterator[dict]:
-        import tensorflow_datasets as tfds
-
+    def _read_shard(self, shard: tuple[str, str, int], builder, read_config) -> Iterator[dict]:
         split, tfds_split, index = shard
-        read_config = tfds.ReadConfig(add_tfds_id=True)
         examples = builder.as_dataset(split=f"{tfds_split}[{index}shard]", read_config=read_config)
-        for example in tfds.as_numpy(examples):
+        for example in examples.as_numpy_iterator():
             yield _record(
                 example.get(self._text_field),
                 example.get(self._label_field),
