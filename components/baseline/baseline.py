@@ -155,7 +155,7 @@ def run_baseline(examples_dir: str, output_dir: str, seed: int) -> dict:
         "model": MODEL_NAME,
         "train_reviews": len(train_labels),
         "features": len(model.named_steps["ngrams"].vocabulary_),
-        "eval_accuracy": float(np.mean((eval_probabilities >= 0.5) == eval_labels)),
+        "eval_accuracy": classification_metrics(eval_labels, eval_probabilities)["accuracy"],
         "metrics": metrics,
     }
     with atomic_directory(output_dir) as staging:

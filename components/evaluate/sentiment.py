@@ -24,6 +24,7 @@ from components.common.tasks import SENTIMENT
 from components.common.transformed import sequence_length
 from components.evaluate.candidate import (
     candidate_signature,
+    predict,
     served_signature,
     write_evaluation,
 )
@@ -50,8 +51,8 @@ def raw_test_batches(examples_dir: str) -> tf.data.Dataset:
     return raw_example_batches(examples_dir, "test", BATCH_SIZE, REVIEW_FEATURES)
 
 
-def served_probabilities(serving_fn, texts: tf.Tensor) -> np.ndarray:
-    return serving_fn(**{F.SERVING_INPUT_KEY: texts})[F.SERVING_PROBABILITY_KEY].numpy()
+def served_probabilities(serving_fn, texts: np.ndarray) -> np.ndarray:
+    return predict(serving_fn, texts, F.SERVING_INPUT_KEY, F.SERVING_PROBABILITY_KEY, BATCH_SIZE)
 
 
 def confident_mistakes(
@@ -97,13 +98,13 @@ def score_test_split(examples_dir: str, transform_graph_dir: str, serving_fn) ->
     count_tokens = tft.TFTransformOutput(transform_graph_dir).transform_features_layer()
     labels, ratings, probabilities, token_counts, mistakes = [], [], [], [], []
     for batch in raw_test_batches(examples_dir):
-        texts = batch[F.TEXT_KEY]
+        texts = batch[F.TEXT_KEY].numpy()
         labels.append(batch[F.LABEL_KEY].numpy())
         ratings.append(batch[F.RATING_KEY].numpy())
         probabilities.append(served_probabilities(serving_fn, texts))
-        token_counts.append(count_tokens({F.TEXT_KEY: texts})[F.NUM_TOKENS_KEY].numpy())
+        token_counts.append(count_tokens({F.TEXT_KEY: batch[F.TEXT_KEY]})[F.NUM_TOKENS_KEY].numpy())
         mistakes = most_confident(
-            mistakes + confident_mistakes(texts.numpy(), labels[-1], probabilities[-1])
+            mistakes + confident_mistakes(texts, labels[-1], probabilities[-1])
         )
     return ScoredTestSplit(
         np.concatenate(labels),
@@ -117,7 +118,9 @@ def score_test_split(examples_dir: str, transform_graph_dir: str, serving_fn) ->
 def split_probabilities(examples_dir: str, serving_fn) -> np.ndarray:
     """The served probability of every raw test review, in file order."""
     batches = raw_test_batches(examples_dir)
-    return np.concatenate([served_probabilities(serving_fn, b[F.TEXT_KEY]) for b in batches])
+    return np.concatenate(
+        [served_probabilities(serving_fn, b[F.TEXT_KEY].numpy()) for b in batches]
+    )
 
 
 def _slice_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
