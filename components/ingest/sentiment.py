@@ -586,7 +586,8 @@ def build_ingest_pipeline(root, config: IngestConfig, output_dir: str) -> None:
     else:
         # The source is read a second time to split and write it: the first read's records
         # would otherwise be held in memory until every id was seen (the local runner keeps a
-        # PCollection that a later stage reads), so memory would grow with the source.
+        # PCollection that a later stage reads), so memory would grow with the source. The
+        # reread's quarantine repeats the first read's, which is the one written and counted.
         first_positions = first_positions_of_repeated_ids(validated.accepted)
         deduplicated = (
             read_source(root, config, "Reread")
