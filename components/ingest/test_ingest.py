@@ -5,6 +5,8 @@ import pytest
 import tensorflow as tf
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components.common import features as F
 from components.common.artifacts import QUARANTINE_DIR
@@ -13,8 +15,22 @@ from components.common.config import ConfigError, IngestConfig, Source
 from components.common.tasks import SENTIMENT
 from components.conftest import SHARED_TFDS_DIR, tar_directory, write_aclimdb
 from components.ingest.ingest import run_ingest
-from components.ingest.sentiment import SplitExamples, parse_label, stable_fraction, validate
-from components.ingest.shared import NOT_SAMPLED, IngestError, check_counts
+from components.ingest.sentiment import (
+    DropDuplicateIds,
+    SplitExamples,
+    first_positions_of_repeated_ids,
+    parse_label,
+    stable_fraction,
+    validate,
+)
+from components.ingest.shared import (
+    NOT_SAMPLED,
+    QUARANTINE,
+    IngestError,
+    check_counts,
+    position_order,
+    shown,
+)
 
 
 def read_examples(output_dir: str, split: str) -> list[dict]:
@@ -327,3 +343,50 @@ def test_counts_that_do_not_reconcile_fail_naming_each_count(tmp_path):
     with pytest.raises(IngestError, match="counts do not reconcile: 10 records read, but") as error:
         check_counts(config, str(tmp_path), F.SPLITS)
     assert "+ 1 quarantined + 0 not sampled = 9" in str(error.value)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "b", "0", "false", "c d"]), min_size=1, max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_of_every_repeated_id_the_first_record_by_position_is_kept_and_the_rest_quarantined(
+    ids, random
+):
+    # Positions in two files, lines up to 41 (a string sort would put line 10 before 9),
+    # arriving shuffled as Beam may deliver them: the first is by file, then line number.
+    positions = [f"f{i % 2}.jsonl:{i + 2}" for i in range(len(ids))]
+    records = [
+        {F.ID_KEY: rid, "position": position, F.LABEL_KEY: 1, "split": "train"}
+        for rid, position in zip(ids, positions, strict=True)
+    ]
+    random.shuffle(records)
+    first = {}
+    for record in sorted(records, key=lambda r: position_order(r["position"])):
+        first.setdefault(record[F.ID_KEY], record["position"])
+    with test_pipeline.TestPipeline(runner=LOCAL_RUNNER) as p:
+        accepted = p | beam.Create(records)
+        kept = accepted | "Drop" >> beam.ParDo(
+            DropDuplicateIds("jsonl:f"),
+            beam.pvalue.AsDict(first_positions_of_repeated_ids(accepted)),
+        ).with_outputs(QUARANTINE, main="unique")
+        assert_that(
+            kept.unique | beam.Map(lambda r: r["position"]),
+            equal_to(sorted(first.values())),
+            label="FirstKept",
+        )
+        assert_that(
+            kept[QUARANTINE] | beam.Map(lambda q: (q["position"], q["reason"], q["detail"])),
+            equal_to(
+                [
+                    (
+                        r["position"],
+                        "duplicate_id",
+                        f"the id {shown(r[F.ID_KEY])} is first at {first[r[F.ID_KEY]]}",
+                    )
+                    for r in records
+                    if r["position"] != first[r[F.ID_KEY]]
+                ]
+            ),
+            label="RestQuarantined",
+        )
