@@ -106,7 +106,9 @@ def run_reference(data, epochs: int) -> dict:
 
 
 def run_pipeline(data_dir: str, limit: int, epochs: int, output_dir: Path) -> dict:
+    # The walkthrough's model and data settings, as the reference trains them.
     command = [sys.executable, "-m", "pipeline.cli", "run", "--data-dir", data_dir]
+    command += ["--preset", "walkthrough"]
     command += ["--epochs", str(epochs), "--patience", str(epochs), "--accuracy-threshold", "0"]
     command += ["--max-examples", str(limit), "--no-reuse", "--output-dir", str(output_dir)]
     start = time.monotonic()

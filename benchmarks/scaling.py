@@ -107,7 +107,10 @@ def write_source(imdb: dict, multiple: int, source_dir: Path) -> int:
 
 def run_pipeline(source_dir: Path, run_dir: Path, epochs: int, pipeline_args: list[str]) -> dict:
     """One local run on the source; its wall seconds and run_summary.json's steps."""
+    # The walkthrough's model, whose figures were measured first; --preset in pipeline_args
+    # (after it) picks another.
     command = [sys.executable, "-m", "pipeline.cli", "run", "--source", f"jsonl:{source_dir}"]
+    command += ["--preset", "walkthrough"]
     command += ["--epochs", str(epochs), "--patience", str(epochs), "--accuracy-threshold", "0"]
     command += ["--no-reuse", "--output-dir", str(run_dir), *pipeline_args]
     load_before = os.getloadavg()

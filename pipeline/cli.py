@@ -148,10 +148,10 @@ def config_from_args(args: argparse.Namespace, beam_args: Sequence[str]) -> Pipe
     return PipelineConfig(**stages, beam_args=tuple(beam_args))
 
 
-def build_parser(
-    defaults: PipelineConfig = PipelineConfig(),  # noqa: B008 - frozen
-) -> argparse.ArgumentParser:
-    """The command line, its run options defaulting to `defaults` (see `defaults_for`)."""
+def build_parser(defaults: PipelineConfig | None = None) -> argparse.ArgumentParser:
+    """The command line, its run options defaulting to `defaults` (see `defaults_for`;
+    the default task's without it)."""
+    defaults = defaults or task_defaults(TaskConfig().task)
     parser = argparse.ArgumentParser(
         prog="lstm-pipeline",
         description=__doc__,
@@ -301,7 +301,7 @@ def defaults_for(argv: Sequence[str]) -> PipelineConfig:
     try:
         return task_defaults(known.task, known.preset)
     except ConfigError:
-        return PipelineConfig()
+        return task_defaults(TaskConfig().task)
 
 
 def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:

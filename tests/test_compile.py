@@ -101,7 +101,8 @@ def test_each_pipeline_has_only_its_tasks_options_as_parameters_with_their_defau
                 assert parameters[field.name]["defaultValue"] == getattr(
                     getattr(defaults, stage), field.name
                 )
-    assert parameters["model_types"]["defaultValue"] == ["lstm"]
+    default_model = {SENTIMENT: "bigru", FORECAST: "lstm"}[task]
+    assert parameters["model_types"]["defaultValue"] == [default_model]
     assert parameters["beam_args"]["parameterType"] == "LIST"
     assert "task" not in parameters
 
@@ -374,7 +375,7 @@ def test_integer_parameters_have_integer_defaults_in_the_yaml(tmp_path):
     pipeline_spec = next(yaml.safe_load_all(text))
     parameters = pipeline_spec["root"]["inputDefinitions"]["parameters"]
     integers = {n: p for n, p in parameters.items() if p["parameterType"] == "NUMBER_INTEGER"}
-    assert integers["batch_size"]["defaultValue"] == 32
+    assert integers["batch_size"]["defaultValue"] == 64
     assert all(type(p["defaultValue"]) is int for p in integers.values())
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-    assert "#    batch_size: int [Default: 32]\n" in header and "int [Default: 32.0]" not in header
+    assert "#    batch_size: int [Default: 64]\n" in header and "int [Default: 64.0]" not in header

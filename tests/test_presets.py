@@ -4,7 +4,7 @@ import dataclasses
 
 import yaml
 
-from components.common.config import PipelineConfig, task_defaults
+from components.common.config import PipelineConfig, TaskConfig, task_defaults
 from components.common.tasks import FORECAST, SENTIMENT
 from pipeline.cli import build_parser, config_from_args, defaults_for, main
 
@@ -14,9 +14,13 @@ def run_config(*argv: str) -> PipelineConfig:
     return config_from_args(build_parser(defaults_for(argv)).parse_args(argv), [])
 
 
-def test_the_default_preset_is_the_options_own_defaults():
-    assert run_config() == task_defaults(SENTIMENT) == PipelineConfig()
-    assert run_config().task.preset == "default"
+def test_the_default_preset_is_the_tasks_defaults():
+    config = run_config()
+    assert config == task_defaults(SENTIMENT) and config.task.preset == "default"
+    # Sentiment's default classifier, not the dataclasses' walkthrough values.
+    train = config.train
+    assert (train.model_type, train.epochs, train.embedding_init) == ("bigru", 2, "ppmi-svd")
+    assert (config.transform.max_seq_len, config.ingest.eval_fraction) == (400, 0.05)
     forecast = run_config("--task", "forecast")
     assert forecast == task_defaults(FORECAST)
     assert forecast.window.forecast_target == "change" and forecast.ingest.source == "sine:"
@@ -46,6 +50,11 @@ def test_the_walkthrough_preset_spells_out_the_walkthroughs_settings():
         64,
     )
     assert (train.epochs, train.batch_size, train.pooling, train.dropout) == (10, 32, "last", 0)
+    # Every sentiment default that differs from the walkthrough is set back: the preset is the
+    # dataclasses' own values, which are the walkthrough's.
+    assert walkthrough == dataclasses.replace(
+        PipelineConfig(), task=TaskConfig(SENTIMENT, "walkthrough")
+    )
     # The labs forecast the level; the forecast keeps its own source.
     forecast = run_config("--task", "forecast", "--preset", "walkthrough")
     assert forecast.window.forecast_target == "level" and forecast.ingest.source == "sine:"
