@@ -375,7 +375,8 @@ def test_integer_parameters_have_integer_defaults_in_the_yaml(tmp_path):
     pipeline_spec = next(yaml.safe_load_all(text))
     parameters = pipeline_spec["root"]["inputDefinitions"]["parameters"]
     integers = {n: p for n, p in parameters.items() if p["parameterType"] == "NUMBER_INTEGER"}
-    assert integers["batch_size"]["defaultValue"] == 64
+    assert integers["batch_size"]["defaultValue"] == 128
     assert all(type(p["defaultValue"]) is int for p in integers.values())
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-    assert "#    batch_size: int [Default: 64]\n" in header and "int [Default: 64.0]" not in header
+    assert "#    batch_size: int [Default: 128]\n" in header
+    assert "int [Default: 128.0]" not in header

@@ -550,7 +550,8 @@ TASK_DEFAULTS = {
         "train": {
             "model_type": "bigru",
             "epochs": 2,
-            "batch_size": 64,
+            "batch_size": 128,
+            "learning_rate": 2e-3,
             "embedding_dim": 128,
             "embedding_init": "ppmi-svd",
             "pooling": "max-mean",
