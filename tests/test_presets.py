@@ -35,6 +35,9 @@ def test_a_preset_sets_its_fields_and_explicit_options_override_them():
     )
     assert (config.transform.max_seq_len, config.transform.vocab_size) == (400, 20_000)
     assert config.train.embedding_init == "ppmi-svd" and config.ingest.eval_fraction == 0.05
+    # The unlabeled reviews give the vocabulary and the word vectors more text.
+    assert config.ingest.unlabeled and config.transform.vocabulary_text == "train+unlabeled"
+    assert config.train.embedding_text == "train+unlabeled" and config.train.patience == 3
     # The run summary's config records the preset.
     assert config.to_dict()["task"] == {"task": SENTIMENT, "preset": "best"}
 

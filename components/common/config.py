@@ -586,22 +586,13 @@ PRESET_FIELDS = {
             "transform": {"vocab_size": 10_000, "max_seq_len": 120, "punctuation": "drop"},
             "train": {**_WALKTHROUGH_MODEL, "embedding_dim": 32, "embedding_init": "random"},
         },
-        # The best configuration measured on full IMDB: test accuracy 0.8866, 0.8905 and
-        # 0.8946 over seeds 42, 1 and 7 (README, The best recurrent model).
+        # The best configuration measured on full IMDB: the default classifier with the
+        # unlabeled reviews' words and a third epoch; test accuracy 0.8992, 0.8968 and 0.9020
+        # over seeds 42, 1 and 7 (README, The best preset).
         "best": {
-            "ingest": {"eval_fraction": 0.05},
-            "transform": {"vocab_size": 20_000, "max_seq_len": 400, "punctuation": "keep"},
-            "train": {
-                "model_type": "bigru",
-                "epochs": 3,
-                "batch_size": 64,
-                "embedding_dim": 128,
-                "embedding_init": "ppmi-svd",
-                "pooling": "max-mean",
-                "dropout": 0.4,
-                "learning_rate_decay": 0.3,
-                "patience": 3,
-            },
+            "ingest": {"unlabeled": True},
+            "transform": {"vocabulary_text": "train+unlabeled"},
+            "train": {"embedding_text": "train+unlabeled", "epochs": 3, "patience": 3},
         },
     },
     FORECAST: {
