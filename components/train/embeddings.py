@@ -98,25 +98,37 @@ def truncated_svd_vectors(matrix: np.ndarray, dim: int, seed: int) -> np.ndarray
         sketch = matrix @ (matrix.T @ basis)
     basis, _ = np.linalg.qr(sketch)
     left, singular, _ = np.linalg.svd(basis.T @ matrix, full_matrices=False)
-    vectors = (basis @ left[:, :dim]) * np.sqrt(singular[:dim])
-    return np.pad(vectors, [(0, 0), (0, dim - vectors.shape[1])])
+    # Past the matrix's rank (a small corpus has fewer words than `dim`), singular values and
+    # their directions are round-off, which differs between BLAS kernels: kept, they would give
+    # two machines different vectors. numpy's matrix_rank draws the line where this one does.
+    tolerance = singular.max() * max(matrix.shape) * np.finfo(matrix.dtype).eps
+    directions = int(np.count_nonzero(singular[:dim] > tolerance))
+    vectors = (basis @ left[:, :directions]) * np.sqrt(singular[:directions])
+    # A direction's sign is arbitrary, and which sign LAPACK returns can follow round-off too:
+    # each column's largest coordinate is made positive (scikit-learn's svd_flip).
+    largest = np.abs(vectors).argmax(axis=0)
+    vectors *= np.sign(vectors[largest, np.arange(directions)])
+    return np.pad(vectors, [(0, 0), (0, dim - directions)])
 
 
 def ppmi_svd_vectors(ids: np.ndarray, vocab_size: int, dim: int, seed: int) -> np.ndarray:
     """A (vocab_size, dim) embedding matrix from id sequences; rows of ids never seen beside
-    another word (padding, OOV) are 0 up to round-off."""
+    another word (padding, OOV, ids past a small corpus' vocabulary) are 0."""
     start = time.monotonic()
     counts = cooccurrence_counts(ids, vocab_size)
-    if not counts.any():
+    seen = counts.any(axis=1)
+    if not seen.any():
         raise ValueError(
             "train: embedding_init 'ppmi-svd' found no two in-vocabulary words near each other "
             "in the train split to learn word vectors from"
         )
     vectors = truncated_svd_vectors(positive_pmi(counts), dim, seed)
+    vectors[~seen] = 0
     logger.info(
         "train: ppmi-svd word vectors for %d ids from %d reviews in %.1f s",
         vocab_size,
         len(ids),
         time.monotonic() - start,
     )
-    return (vectors * (VECTOR_STD / vectors.std())).astype(np.float32)
+    # Scaled by the words that have vectors: the unseen rows' zeros would inflate the others.
+    return (vectors * (VECTOR_STD / vectors[seen].std())).astype(np.float32)
