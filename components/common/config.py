@@ -387,15 +387,22 @@ class TaskConfig:
         _require(self.preset in PRESETS, "preset", self.preset, f"one of {PRESETS}")
 
 
-def check_source_for_task(source: str, task: str) -> None:
-    """Raises ConfigError when `source` is not a kind of source that `task` can read."""
+def check_ingest_for_task(config: IngestConfig, task: str) -> None:
+    """Raises ConfigError when `config.source` is not a kind of source that `task` can read, or
+    asks a series for unlabeled reviews."""
     # csv means labeled text for sentiment and a dated series for forecast.
     kinds = TASKS[task].source_kinds
     _require(
-        Source.parse(source).kind in kinds,
+        Source.parse(config.source).kind in kinds,
         "source",
-        source,
+        config.source,
         f"with --task {task}, KIND[:LOCATION] with KIND in {kinds}",
+    )
+    _require(
+        task == SENTIMENT or not config.unlabeled,
+        "unlabeled",
+        config.unlabeled,
+        f"with --task {task}: only reviews come unlabeled",
     )
 
 
@@ -510,7 +517,7 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         require_plain_numbers(self)
-        check_source_for_task(self.ingest.source, self.task.task)
+        check_ingest_for_task(self.ingest, self.task.task)
         if self.task.task == SENTIMENT and not self.ingest.unlabeled:
             for option, text in (
                 ("vocabulary_text", self.transform.vocabulary_text),

@@ -13,10 +13,11 @@ from dataclasses import asdict
 
 import apache_beam as beam
 
+from components.common import features as F
 from components.common import logs
 from components.common.artifacts import read_counts
 from components.common.beam import pipeline_options
-from components.common.config import IngestConfig, check_source_for_task
+from components.common.config import IngestConfig, check_ingest_for_task
 from components.common.io import atomic_directory
 from components.common.step_cache import run_cached, step_key
 from components.common.tasks import FORECAST, SENTIMENT, TASKS
@@ -42,12 +43,16 @@ def run_ingest(
     `task_options` are what the task's reading takes besides `config`: for forecast,
     `series` (a SeriesConfig).
     """
-    check_source_for_task(config.source, task)
+    check_ingest_for_task(config, task)
     logger.info("ingest: reading %s", config.source)
     with atomic_directory(output_dir) as staging:
         with beam.Pipeline(options=pipeline_options(beam_args)) as root:
             BUILDERS[task](root, config, staging, **task_options)
-    counts = check_counts(config, output_dir, TASKS[task].splits)
+    required_splits = TASKS[task].splits
+    if config.unlabeled:
+        # Asked for: without this check an empty split fails only at train, two steps later.
+        required_splits = (*required_splits, F.UNLABELED_SPLIT)
+    counts = check_counts(config, output_dir, required_splits)
     logger.info("ingest: %s", json.dumps(counts))
     return counts
 

@@ -179,7 +179,11 @@ def check_counts(config: IngestConfig, output_dir: str, required_splits: Sequenc
         )
     for split in required_splits:
         if not counts["written"][split]:
-            raise IngestError(f"source {config.source!r} gave no usable {split} records ({found})")
+            asked = "; --unlabeled asks for them (--preset best sets it)"
+            raise IngestError(
+                f"source {config.source!r} gave no usable {split} records ({found})"
+                + (asked if split == F.UNLABELED_SPLIT else "")
+            )
     return counts
 
 

@@ -6,11 +6,12 @@ import json
 import pytest
 
 from components.common import features as F
-from components.common.config import IngestConfig
-from components.common.tasks import SENTIMENT
+from components.common.config import ConfigError, IngestConfig
+from components.common.tasks import FORECAST, SENTIMENT
 from components.conftest import SHARED_TFDS_DIR, tar_directory, write_aclimdb
 from components.ingest.ingest import run_ingest
 from components.ingest.sentiment import validate
+from components.ingest.shared import IngestError
 from components.ingest.test_ingest import read_examples, read_quarantine
 
 
@@ -147,3 +148,22 @@ def test_an_unlabeled_csv_file_needs_no_label_column(tmp_path):
     counts = run_ingest(SENTIMENT, IngestConfig(source=f"csv:{source}", unlabeled=True), output)
     assert _ids_by_split(output)[F.UNLABELED_SPLIT] == {"u1", "u2"}
     assert counts["quarantined"] == 0 and "columns_not_read" not in counts
+
+
+@pytest.mark.parametrize("kind", ["aclimdb", "csv"])
+def test_asked_for_unlabeled_reviews_a_source_without_any_fails_at_ingest(tmp_path, kind):
+    # Not two steps later at train, where the vocabulary or word vectors would need them.
+    if kind == "aclimdb":
+        location = write_aclimdb(tmp_path / "src", {"train": 10, "test": 4})
+    else:
+        location = tmp_path / "reviews.csv"
+        rows = [f"r{i},review {i},{i % 2},{'test' if i < 4 else 'train'}\n" for i in range(24)]
+        location.write_text("id,text,label,split\n" + "".join(rows))
+    config = IngestConfig(source=f"{kind}:{location}", unlabeled=True)
+    with pytest.raises(IngestError, match=r"no usable unlabeled records .*--unlabeled asks"):
+        run_ingest(SENTIMENT, config, str(tmp_path / "out"))
+
+
+def test_a_series_has_no_unlabeled_reviews_to_ask_for(tmp_path):
+    with pytest.raises(ConfigError, match="--unlabeled=True is not allowed: with --task forecast"):
+        run_ingest(FORECAST, IngestConfig(source="sine:", unlabeled=True), str(tmp_path))
