@@ -112,8 +112,9 @@ class IngestConfig:
             (sentiment only): tfds' `unsupervised` split, aclImdb's `train/unsup`, and csv/jsonl
             records of the train split (or split `unlabeled`, or `unlabeled*` files) whose label
             is empty. They are checked and quarantined like the rest, never reach train, eval
-            or test, and feed only --vocabulary-text, --embedding-text and pretraining. Off:
-            such records are not read (csv/jsonl: quarantined as unknown_label).
+            or test, and feed only --vocabulary-text, --embedding-text and pretraining. On,
+            ingest fails when the source has none. Off: such records are not read (csv/jsonl:
+            quarantined as unknown_label).
     """
 
     source: str = "tfds:imdb_reviews"
