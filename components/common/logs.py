@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -15,6 +16,8 @@ from components.common import progress
 _ABSL_PREAMBLE = "All log messages before absl::InitializeLog() is called are written to STDERR"
 _NO_CUDA_DRIVER = "Could not find cuda drivers on your machine, GPU will not be used."
 _FAILED_CUINIT = "failed call to cuInit"
+# absl starts a line with its severity, I(nfo), W(arning), E(rror) or F(atal), then the date.
+_ABSL_SEVERITY = re.compile(r"([IWEF])\d{4} ")
 
 
 def configure() -> None:
@@ -31,11 +34,11 @@ def start_tensorflow_quietly() -> None:
     """Imports TensorFlow and finds its devices without its GPU probing noise on a CPU machine.
 
     The probing lines come from C++ during the import and the first device query, before
-    TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so they are caught at the file descriptor for those
-    two calls. Only the lines of a machine without a CUDA driver are dropped; everything else
-    printed meanwhile (and a failed driver call where a driver exists) is passed on.
-    TF_CPP_MIN_LOG_LEVEL defaults to 2 (errors only) in every runner, a container's too, whose
-    environment is not the command's.
+    TensorFlow applies TF_CPP_MIN_LOG_LEVEL, so they are caught at the file descriptor for those
+    two calls. Dropped: the lines of a machine without a CUDA driver, and the lines below that
+    level (the oneDNN notice is at INFO); everything else printed meanwhile (and a failed driver
+    call where a driver exists) is passed on. TF_CPP_MIN_LOG_LEVEL defaults to 2 (errors only)
+    in every runner, a container's too, whose environment is not the command's.
     """
     if "tensorflow" in sys.modules:
         return
@@ -54,9 +57,13 @@ def start_tensorflow_quietly() -> None:
             captured.seek(0)
             lines = captured.read().decode(errors="replace").splitlines(keepends=True)
     no_driver = any(_NO_CUDA_DRIVER in line for line in lines)
+    level = os.environ["TF_CPP_MIN_LOG_LEVEL"]
+    hidden = "IWE"[: int(level)] if level in ("0", "1", "2", "3") else ""
     for line in lines:
         probing = _ABSL_PREAMBLE in line or _NO_CUDA_DRIVER in line
-        if not (probing or (no_driver and _FAILED_CUINIT in line)):
+        severity = _ABSL_SEVERITY.match(line)
+        below_level = severity is not None and severity[1] in hidden
+        if not (probing or below_level or (no_driver and _FAILED_CUINIT in line)):
             sys.stderr.write(line)
     sys.stderr.flush()
 

@@ -9,8 +9,17 @@ import pytest
 PROBING = ("Could not find cuda drivers", "failed call to cuInit", "absl::InitializeLog")
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+ONEDNN_NOTICE = "oneDNN custom operations are on"
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
 
 
 def test_tensorflow_starts_without_probing_lines_and_other_stderr_passes():
@@ -25,6 +34,15 @@ def test_tensorflow_starts_without_probing_lines_and_other_stderr_passes():
     assert quiet.stdout.strip() == "1 cpu"
     assert "still mine" in quiet.stderr
     assert not [line for line in quiet.stderr.splitlines() if any(p in line for p in PROBING)]
+    assert ONEDNN_NOTICE not in quiet.stderr
+
+
+def test_a_lower_tensorflow_log_level_shows_the_start_up_notices():
+    shown = run_python(
+        "from components.common import logs\nlogs.start_tensorflow_quietly()\n",
+        TF_CPP_MIN_LOG_LEVEL="0",
+    )
+    assert ONEDNN_NOTICE in shown.stderr
 
 
 @pytest.mark.skipif(os.path.exists("/proc/driver/nvidia/version"), reason="a GPU machine")
@@ -32,3 +50,4 @@ def test_the_probing_lines_are_there_without_it():
     # Guards the test above: on a CPU machine plain TensorFlow does print them.
     plain = run_python("import tensorflow as tf\ntf.config.list_physical_devices()\n")
     assert any(p in plain.stderr for p in PROBING)
+    assert ONEDNN_NOTICE in plain.stderr
