@@ -35,6 +35,8 @@ CONTEXT_SMOOTHING = 0.75
 # falls off slowly.
 OVERSAMPLING = 32
 POWER_ITERATIONS = 2
+# Coordinates this close (relative) to a column's largest count as ties for its sign.
+SIGN_TIE = 1e-3
 # The vectors are scaled to the size of Keras' default embedding initializer (uniform in
 # +-0.05), so the learning rate that suits a random start suits them too.
 VECTOR_STD = 0.05
@@ -73,9 +75,9 @@ def positive_pmi(counts: np.ndarray) -> np.ndarray:
     total = counts.sum(dtype=np.float64)
     word_totals = counts.sum(axis=1, keepdims=True, dtype=np.float64)
     context_weights = counts.sum(axis=0, keepdims=True, dtype=np.float64) ** CONTEXT_SMOOTHING
-    context_totals = context_weights / context_weights.sum() * total
     pmi = counts
     with np.errstate(divide="ignore", invalid="ignore"):
+        context_totals = context_weights / context_weights.sum() * total
         pmi *= (total / context_totals).astype(np.float32)
         pmi /= word_totals.astype(np.float32)
         np.log(pmi, out=pmi)
@@ -105,30 +107,36 @@ def truncated_svd_vectors(matrix: np.ndarray, dim: int, seed: int) -> np.ndarray
     directions = int(np.count_nonzero(singular[:dim] > tolerance))
     vectors = (basis @ left[:, :directions]) * np.sqrt(singular[:directions])
     # A direction's sign is arbitrary, and which sign LAPACK returns can follow round-off too:
-    # each column's largest coordinate is made positive (scikit-learn's svd_flip).
-    largest = np.abs(vectors).argmax(axis=0)
+    # each column's largest coordinate is made positive (scikit-learn's svd_flip). Of
+    # coordinates within round-off of the largest, the first row's decides, so round-off cannot
+    # pick +a on one machine and -a on another. (Directions of equal singular values may still
+    # rotate between machines: no rule of signs fixes those.)
+    size = np.abs(vectors)
+    largest = (size >= size.max(axis=0) * (1 - SIGN_TIE)).argmax(axis=0)
     vectors *= np.sign(vectors[largest, np.arange(directions)])
     return np.pad(vectors, [(0, 0), (0, dim - directions)])
 
 
 def ppmi_svd_vectors(ids: np.ndarray, vocab_size: int, dim: int, seed: int) -> np.ndarray:
-    """A (vocab_size, dim) embedding matrix from id sequences; rows of ids never seen beside
-    another word (padding, OOV, ids past a small corpus' vocabulary) are 0."""
+    """A (vocab_size, dim) embedding matrix from id sequences; rows of ids seen near no word
+    more often than chance (padding, OOV, ids past a small corpus' vocabulary) are 0."""
     start = time.monotonic()
-    counts = cooccurrence_counts(ids, vocab_size)
-    seen = counts.any(axis=1)
-    if not seen.any():
+    matrix = positive_pmi(cooccurrence_counts(ids, vocab_size))
+    associated = matrix.any(axis=1)
+    if not associated.any():
         raise ValueError(
-            "train: embedding_init 'ppmi-svd' found no two in-vocabulary words near each other "
-            "in the train split to learn word vectors from"
+            "train: embedding_init 'ppmi-svd' found no in-vocabulary words near each other more "
+            "often than chance in the reviews it read, to learn word vectors from"
         )
-    vectors = truncated_svd_vectors(positive_pmi(counts), dim, seed)
-    vectors[~seen] = 0
+    vectors = truncated_svd_vectors(matrix, dim, seed)
+    vectors[~associated] = 0
     logger.info(
-        "train: ppmi-svd word vectors for %d ids from %d reviews in %.1f s",
+        "train: ppmi-svd word vectors for %d ids from %d reviews, %d of %d directions, in %.1f s",
         vocab_size,
         len(ids),
+        np.count_nonzero(vectors.any(axis=0)),
+        dim,
         time.monotonic() - start,
     )
-    # Scaled by the words that have vectors: the unseen rows' zeros would inflate the others.
-    return (vectors * (VECTOR_STD / vectors[seen].std())).astype(np.float32)
+    # Scaled by the words that have vectors: the other rows' zeros would inflate them.
+    return (vectors * (VECTOR_STD / vectors[associated].std())).astype(np.float32)

@@ -102,9 +102,25 @@ def test_another_blas_kernel_gives_the_same_vectors_up_to_round_off(tmp_path):
     np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-5)
 
 
-def test_no_words_near_each_other_is_a_clear_error():
-    with pytest.raises(ValueError, match="no two in-vocabulary words near each other"):
-        ppmi_svd_vectors(np.array([[PAD, PAD, 2], [OOV, 3, OOV]]), vocab_size=4, dim=2, seed=0)
+@pytest.mark.parametrize(
+    "rows",
+    [[[PAD, PAD, 2], [OOV, 3, OOV]], [[2] * 10] * 5],
+    ids=["no two words near each other", "one word beside itself only"],
+)
+def test_no_words_associated_is_a_clear_error(rows):
+    # The second: counts, but each pair as often as chance gives it, so no PPMI at all.
+    with pytest.raises(ValueError, match="no in-vocabulary words near each other more often"):
+        ppmi_svd_vectors(np.array(rows), vocab_size=4, dim=2, seed=0)
+
+
+def test_a_sign_tie_is_broken_by_the_first_row_not_by_round_off():
+    # Two rows exactly opposite on a direction: round-off alone makes either the larger.
+    matrix = np.array([[2, 0], [-2, 0], [0, 1]], np.float32)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        rounded = matrix * (1 + rng.uniform(-1, 1, matrix.shape) * np.finfo(np.float32).eps)
+        vectors = truncated_svd_vectors(rounded.astype(np.float32), dim=2, seed=0)
+        assert vectors[0, 0] > 0 > vectors[1, 0]
 
 
 def test_ppmi_svd_starts_the_classifier_from_the_train_splits_vectors(tmp_path, transformed):
