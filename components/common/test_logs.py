@@ -13,12 +13,16 @@ ONEDNN_NOTICE = "oneDNN custom operations are on"
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Runs `code` with this environment less any TF_CPP_MIN_LOG_LEVEL of the caller's."""
+    inherited = {
+        name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"
+    }
     return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, **env},
+        env={**inherited, **env},
     )
 
 
