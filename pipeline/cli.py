@@ -499,10 +499,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = _from_args(ServeConfig, args)
             # Imported here, after the options are checked: KServe and TensorFlow take seconds
             # to import.
+            from components.common import logs
+
+            logs.start_tensorflow_quietly()
             from components.serve.server import run_server
 
             run_server(config)
         else:
+            from components.common import logs
+
+            logs.start_tensorflow_quietly()
             texts = argument_texts(args.texts) if args.texts else stdin_texts(sys.stdin.buffer)
             failed = predict(args.model_dir, texts)
             if failed:
