@@ -314,7 +314,11 @@ def step_figures(step: str, outputs: dict[str, dict]) -> str:
         figures = f"vocabulary of {found['vocabulary_size']:,} words"
     elif step == "train" and "best_epoch" in found:
         scores = _score_text(found, ("eval_accuracy", "eval_rmse"), "")
-        figures = f"{found['model_type']}: best epoch {found['best_epoch']:g}, {scores}"
+        members = found.get("members", 1)
+        if members > 1:  # Each member has its own best epoch.
+            figures = f"{found['model_type']} ensemble of {members:g}: {scores}"
+        else:
+            figures = f"{found['model_type']}: best epoch {found['best_epoch']:g}, {scores}"
         figures = figures.replace("eval_", "eval ")
     elif step == "pretrain" and "tokens" in found:
         perplexity = found.get("held_out_perplexity")

@@ -7,7 +7,7 @@ import re
 from rich.console import Console
 
 from components.common import progress
-from pipeline.console import LiveDisplay, PlainDisplay, StepLogRouter
+from pipeline.console import LiveDisplay, PlainDisplay, StepLogRouter, step_figures
 
 CYAN, GREEN, RED, RESET = "\033[96m", "\033[92m", "\033[91m", "\033[0m"
 
@@ -174,3 +174,10 @@ def test_tasks_are_named_by_their_step(tmp_path):
     router.close()
     assert [step.name for step in router.steps] == ["ingest"]
     assert (tmp_path / "ingest.log").read_text().endswith("read\n\n\n")
+
+
+def test_a_trained_models_line_gives_its_best_epoch_or_its_ensembles_size():
+    single = {"model_type": "bigru", "best_epoch": 3, "eval_accuracy": 0.9, "members": 1}
+    assert step_figures("train", {"model": single}) == "bigru: best epoch 3, eval accuracy 0.9000"
+    ensemble = {**single, "members": 2}
+    assert step_figures("train", {"model": ensemble}) == "bigru ensemble of 2: eval accuracy 0.9000"

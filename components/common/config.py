@@ -221,6 +221,10 @@ class TrainConfig:
         patience: epochs without eval-accuracy improvement (forecasting: eval-loss) before
             stopping; the best weights are restored.
         seed: seed of weight initialization and shuffling.
+        members: models trained one after another, with seeds seed, seed + 1, ..., each as a
+            training with that seed alone would be; above 1, the model written is their
+            ensemble, the mean of their outputs (for IMDB's best preset, two members lift test
+            accuracy by 0.004 on average and more on the weakest seed: README, The best preset).
         memory_budget_mb: most MB of a split's transformed examples training holds in memory
             (IMDB's train split takes about 21); a larger split is written once to a scratch file
             (in TMPDIR) and read from it a batch at a time: the same batches in the same
@@ -242,6 +246,7 @@ class TrainConfig:
     learning_rate_decay: float = 1.0
     patience: int = 2
     seed: int = 42
+    members: int = 1
     memory_budget_mb: int = 256
 
     def __post_init__(self) -> None:
@@ -252,7 +257,15 @@ class TrainConfig:
             self.model_type,
             f"one or more of {MODEL_TYPES} separated by commas, or 'all'",
         )
-        for name in ("epochs", "batch_size", "embedding_dim", "units", "dense_units", "patience"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "embedding_dim",
+            "units",
+            "dense_units",
+            "patience",
+            "members",
+        ):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "1 or more")
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "more than 0")
         _require(
@@ -284,6 +297,10 @@ class TrainConfig:
             return MODEL_TYPES
         names = (name.strip() for name in self.model_type.split(","))
         return tuple(dict.fromkeys(name for name in names if name))
+
+    def member_configs(self) -> tuple[TrainConfig, ...]:
+        """Each member's configuration: this one with the member's seed."""
+        return tuple(dataclasses.replace(self, seed=self.seed + k) for k in range(self.members))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from components.report.page import (
     STYLE,
     RunResults,
     blessing_section,
+    champion_description,
     png_image,
     read_results,
     table,
@@ -119,7 +120,7 @@ def render_forecast_report(
 <html><head>{HEAD_META}<title>Forecast report: {name}</title>
 <style>{STYLE}</style></head><body>
 <h1>Forecast report</h1>
-<p>Champion <b>{name}</b> ({model_info["total_params"]:,} parameters), forecasting
+<p>Champion {champion_description(model_info)}, forecasting
 {window.horizon} step(s) ahead from the last {window.lookback} values, {window.scaling}
 scaling from the train period. Test RMSE <b>{metrics["rmse"]:.4g}</b> over {metrics["windows"]:,}
 test windows, through the exported serving model, in the series' units.</p>

@@ -107,14 +107,40 @@ def blessing_section(evaluation: dict) -> str:
     )
 
 
+def champion_description(model_info: dict) -> str:
+    """The champion's type and size, and its members' seeds where it is an ensemble (HTML)."""
+    members = model_info.get("members", [])
+    ensemble = (
+        f", an ensemble of {len(members)} trained with seeds "
+        + ", ".join(str(member["seed"]) for member in members)
+        if members
+        else ""
+    )
+    return (
+        f"<b>{html.escape(model_info['type'])}</b> "
+        f"({model_info['total_params']:,} parameters{ensemble})"
+    )
+
+
+def training_curves(history: dict, metric: str) -> list[tuple[str, list[float]]]:
+    """(label, per-epoch values) of `metric` on train and eval; of an ensemble, each member's,
+    its label naming the member's seed."""
+    curves = []
+    for training in history.get("members", [history]):
+        seed = f", seed {training['seed']}" if "seed" in training else ""
+        curves.append((f"train{seed}", training["per_epoch"][metric]))
+        curves.append((f"eval{seed}", training["per_epoch"][f"val_{metric}"]))
+    return curves
+
+
 def training_curves_plot(history: dict, metrics: tuple[str, str]) -> str:
-    per_epoch, best_epoch = history["per_epoch"], history["best_epoch"]
-    epochs = np.arange(1, len(per_epoch["loss"]) + 1)
     figure = Figure(figsize=(10, 3.5))
     for axis, metric in zip(figure.subplots(1, 2), metrics, strict=True):
-        axis.plot(epochs, per_epoch[metric], "o-", label="train")
-        axis.plot(epochs, per_epoch[f"val_{metric}"], "o-", label="eval")
-        axis.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
+        for label, values in training_curves(history, metric):
+            axis.plot(np.arange(1, len(values) + 1), values, "o-", label=label)
+        best_epoch = history["best_epoch"]
+        best = "best epoch" + (" (first member)" if "members" in history else "")
+        axis.axvline(best_epoch, color="grey", linestyle=":", label=f"{best} ({best_epoch})")
         axis.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # Whole epochs.
         axis.legend()

@@ -25,6 +25,7 @@ from components.report.page import (
     STYLE,
     RunResults,
     blessing_section,
+    champion_description,
     png,
     read_results,
     table,
@@ -206,7 +207,7 @@ def render_report(
 <html><head>{HEAD_META}<title>Run report: {html.escape(model_info["type"])}</title>
 <style>{STYLE}</style></head><body>
 <h1>Run report</h1>
-<p>Champion <b>{html.escape(model_info["type"])}</b> ({model_info["total_params"]:,} parameters),
+<p>Champion {champion_description(model_info)},
 vocabulary {transform_config.vocab_size:,} ids, {stats["max_seq_len"]} ids a review.
 Test accuracy <b>{metrics["accuracy"]:.4f}</b>, AUC <b>{metrics["auc"]:.4f}</b> on
 {metrics["examples"]:,} raw test reviews, through the exported serving model.</p>

@@ -21,6 +21,7 @@ from components.common.tasks import SENTIMENT, TASKS
 from components.compare.compare import run_compare
 from components.evaluate.evaluate import run_evaluate
 from components.report import sentiment
+from components.report.page import champion_description, training_curves
 from components.report.report import run_report
 
 
@@ -162,3 +163,24 @@ def test_data_statistics_read_in_batches_add_up_to_the_whole_splits(
     monkeypatch.setattr(sentiment, "READ_BATCH", 7)
     stats = sentiment.data_statistics(transformed["data"], transformed["graph"])
     assert stats == read_json(f"{report_dir}/{DATA_STATS_FILE}")
+
+
+def test_an_ensembles_champion_and_curves_show_every_member():
+    info = {"type": "bigru", "total_params": 1234, "members": [{"seed": 42}, {"seed": 43}]}
+    assert "1,234 parameters, an ensemble of 2 trained with seeds 42, 43" in (
+        champion_description(info)
+    )
+    assert "ensemble" not in champion_description({"type": "bigru", "total_params": 1})
+
+    def training(seed, val_accuracy):
+        per_epoch = {"accuracy": [0.7, 0.8], "val_accuracy": val_accuracy}
+        return {"seed": seed, "per_epoch": per_epoch, "best_epoch": 2}
+
+    members = [training(42, [0.81, 0.82]), training(43, [0.83, 0.84])]
+    history = {**members[0], "members": members}
+    assert training_curves(history, "accuracy") == [
+        ("train, seed 42", [0.7, 0.8]),
+        ("eval, seed 42", [0.81, 0.82]),
+        ("train, seed 43", [0.7, 0.8]),
+        ("eval, seed 43", [0.83, 0.84]),
+    ]

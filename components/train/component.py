@@ -27,6 +27,7 @@ def train_sentiment(
     learning_rate_decay: float,
     patience: int,
     seed: int,
+    members: int,
     memory_budget_mb: int,
     cache_dir: str,
     transformed_examples: Input[Dataset],
@@ -66,6 +67,7 @@ def train_sentiment(
         learning_rate_decay=learning_rate_decay,
         patience=patience,
         seed=seed,
+        members=members,
         memory_budget_mb=memory_budget_mb,
     )
     run_train_step(
@@ -95,6 +97,7 @@ def train_forecast(
     learning_rate_decay: float,
     patience: int,
     seed: int,
+    members: int,
     memory_budget_mb: int,
     cache_dir: str,
     transformed_examples: Input[Dataset],
@@ -129,6 +132,7 @@ def train_forecast(
         learning_rate_decay=learning_rate_decay,
         patience=patience,
         seed=seed,
+        members=members,
         memory_budget_mb=memory_budget_mb,
     )
     run_train_step(

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 import warnings
 from pathlib import Path
@@ -104,6 +105,37 @@ def test_same_seed_gives_the_same_weights(tmp_path, transformed):
         weights.append(keras.saving.load_model(f"{model_dir}/{MODEL_FILE}").get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+def test_an_ensemble_averages_members_each_trained_as_its_seed_alone_would(tmp_path, transformed):
+    config = TrainConfig(epochs=2, batch_size=16, embedding_dim=4, units=4, dense_units=4, seed=5)
+    alone = {}
+    for seed in (5, 6):
+        model_dir = str(tmp_path / f"seed-{seed}")
+        single = dataclasses.replace(config, seed=seed)
+        run_train(SENTIMENT, single, transformed["data"], transformed["graph"], model_dir)
+        alone[seed] = keras.saving.load_model(f"{model_dir}/{MODEL_FILE}")
+    ensemble_dir = str(tmp_path / "ensemble")
+    ensemble = dataclasses.replace(config, members=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # Keras warns of an optimizer left unbuilt.
+        info = run_train(
+            SENTIMENT, ensemble, transformed["data"], transformed["graph"], ensemble_dir
+        )
+        model = keras.saving.load_model(f"{ensemble_dir}/{MODEL_FILE}")
+    assert model.count_params() == sum(member.count_params() for member in alone.values())
+    evaluation = transformed_dataset(transformed["data"], transformed["graph"], "eval").batch(64)
+    ids, labels = (np.concatenate(part) for part in zip(*evaluation, strict=True))
+    mean = np.mean([member.predict(ids, verbose=0) for member in alone.values()], axis=0)
+    probabilities = model.predict(ids, verbose=0)
+    np.testing.assert_allclose(probabilities, mean, atol=1e-6)
+    # The eval accuracy recorded, which compare ranks by, is the ensemble's own.
+    accuracy = np.mean((probabilities[:, 0] >= 0.5) == labels)
+    assert info["eval_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert [member["seed"] for member in info["members"]] == [5, 6]
+    history = read_json(f"{ensemble_dir}/{HISTORY_FILE}")
+    assert [member["seed"] for member in history["members"]] == [5, 6]
+    assert history["per_epoch"] == history["members"][0]["per_epoch"]
 
 
 def test_tensorboard_logs_hold_every_epochs_train_and_eval_scalars(tmp_path, trained_model_dir):

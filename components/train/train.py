@@ -58,6 +58,8 @@ def run_train(
 ) -> dict:
     """Trains `config.model_type` and writes the model, its history and its info; returns info.
 
+    With `config.members` above 1, trains each member as a training with its seed alone would
+    and writes their ensemble, whose eval metrics are measured on the eval split.
     With `checkpoint_dir`, training saves its state there every epoch and, when that folder
     holds the state of an interrupted run, resumes after its last finished epoch.
     `task_inputs` are the task's own input folders: for sentiment, `pretrain_dir` (the
@@ -65,41 +67,89 @@ def run_train(
     """
     spec = TASKS[task]
     log_devices()
-    learning = LEARNINGS[task](config, transformed_dir, transform_graph_dir, **task_inputs)
-    keras.utils.set_random_seed(config.seed)
-    stopping = EarlyStoppingWithCheckpoints(
-        config.patience, checkpoint_dir, spec.monitor, spec.higher_is_better
-    )
+    members, stoppings = [], []
     with tempfile.TemporaryDirectory(prefix="train-splits-") as scratch_dir:
-        train = read_split(learning.train, "train", config.memory_budget_mb, scratch_dir)
-        evaluation = read_split(learning.evaluation, "eval", config.memory_budget_mb, scratch_dir)
-        model, summary_lines = train_model(config, learning, stopping, train, evaluation)
-    stopping.restore_best()
+        for member_config in config.member_configs():
+            learning = LEARNINGS[task](
+                member_config, transformed_dir, transform_graph_dir, **task_inputs
+            )
+            keras.utils.set_random_seed(member_config.seed)
+            stopping = EarlyStoppingWithCheckpoints(
+                config.patience,
+                member_checkpoint_dir(checkpoint_dir, config, member_config),
+                spec.monitor,
+                spec.higher_is_better,
+            )
+            if not members:  # The splits are the same for every member.
+                train = read_split(learning.train, "train", config.memory_budget_mb, scratch_dir)
+                evaluation = read_split(
+                    learning.evaluation, "eval", config.memory_budget_mb, scratch_dir
+                )
+            member, summary_lines = train_model(
+                member_config, learning, stopping, train, evaluation
+            )
+            stopping.restore_best()
+            members.append(member)
+            stoppings.append(stopping)
+        if len(members) == 1:
+            model, eval_metrics = members[0], best_epoch_eval_metrics(stoppings[0])
+        else:
+            model = ensemble(config, members)
+            summary_lines = []
+            model.summary(print_fn=lambda line, **_: summary_lines.append(line))
+            # Scored through a compiled twin sharing its layers: the model saved carries no
+            # optimizer, as none trained it.
+            scored = keras.Model(model.inputs, model.outputs)
+            scored.compile(loss=learning.loss, metrics=learning.metrics)
+            measured = scored.evaluate(
+                evaluation.batches(config.batch_size), return_dict=True, verbose=0
+            )
+            eval_metrics = {f"eval_{name}": float(value) for name, value in measured.items()}
 
-    info = model_info(config, model, stopping, len(train), learning.settings)
+    info = model_info(config, model, stoppings, eval_metrics, len(train), learning.settings)
     with atomic_directory(model_dir) as staging:
         model.save(f"{staging}/{MODEL_FILE}")
         with tf.io.gfile.GFile(f"{staging}/{MODEL_SUMMARY_FILE}", "w") as summary_file:
             summary_file.write("\n".join(summary_lines) + "\n")
-        history = {
-            "per_epoch": stopping.history,
-            "best_epoch": stopping.best_epoch + 1,
-            "monitor": stopping.monitor,
-        }
-        write_json(f"{staging}/{HISTORY_FILE}", history)
+        write_json(f"{staging}/{HISTORY_FILE}", training_history(config, stoppings))
         write_json(f"{staging}/{MODEL_INFO_FILE}", info)
     if checkpoint_dir and exists(checkpoint_dir):
         rmtree(checkpoint_dir)  # The finished model supersedes it.
+    seeds = [member["seed"] for member in info.get("members", [])]
     logger.info(
-        "train: %s with %d parameters, best epoch %d of %d (%s %.4f)",
+        "train: %s%s with %d parameters, best epoch %d of %d%s, eval %s",
         config.model_type,
+        f" ensemble of seeds {seeds}" if seeds else "",
         info["total_params"],
         info["best_epoch"],
         info["epochs_trained"],
-        stopping.monitor,
-        stopping.history[stopping.monitor][stopping.best_epoch],
+        " (the first member's)" if seeds else "",
+        ", ".join(
+            f"{name.removeprefix('eval_')} {value:.4f}" for name, value in eval_metrics.items()
+        ),
     )
     return info
+
+
+def member_checkpoint_dir(checkpoint_dir: str, config: TrainConfig, member: TrainConfig) -> str:
+    """Where a member saves its state: the training's own folder for a single model, a folder
+    per member's seed in it for an ensemble."""
+    if not checkpoint_dir or config.members == 1:
+        return checkpoint_dir
+    return f"{checkpoint_dir}/seed-{member.seed}"
+
+
+def ensemble(config: TrainConfig, members: list[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of the members' outputs on the same input."""
+    for member_config, member in zip(config.member_configs(), members, strict=True):
+        # Each member is built with the model type's name; the ensemble needs them distinct.
+        member.name = f"{member.name}_seed_{member_config.seed}"
+    first_input = members[0].inputs[0]
+    inputs = keras.Input(
+        shape=first_input.shape[1:], dtype=first_input.dtype, name=first_input.name
+    )
+    mean = keras.layers.Average(name="members_mean")([member(inputs) for member in members])
+    return keras.Model(inputs, mean, name=f"{config.model_type.replace('-', '_')}_ensemble")
 
 
 def log_devices() -> None:
@@ -192,31 +242,67 @@ def epoch_batches(
     return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
 
 
+def best_epoch_eval_metrics(stopping: EarlyStoppingWithCheckpoints) -> dict[str, float]:
+    """The eval metrics of the epoch kept: eval_loss and eval_accuracy (or eval_rmse)."""
+    return {
+        f"eval_{name.removeprefix('val_')}": values[stopping.best_epoch]
+        for name, values in stopping.history.items()
+        if name.startswith("val_")
+    }
+
+
 def model_info(
     config: TrainConfig,
     model: keras.Model,
-    stopping: EarlyStoppingWithCheckpoints,
+    stoppings: list[EarlyStoppingWithCheckpoints],
+    eval_metrics: dict[str, float],
     train_examples: int,
     settings: dict,
 ) -> dict:
-    """What model_info.json says of the trained model: its size, training and best epoch."""
-    per_epoch, best_epoch = stopping.history, stopping.best_epoch
+    """What model_info.json says of the trained model: its size, training, best epoch and eval
+    metrics. For an ensemble, epochs are the first member's, and `members` has each one's."""
+    members = [
+        {
+            "seed": member_config.seed,
+            "epochs_trained": len(stopping.history[stopping.monitor]),
+            "best_epoch": stopping.best_epoch + 1,
+            **best_epoch_eval_metrics(stopping),
+            "train_seconds": sum(stopping.history["epoch_seconds"]),
+        }
+        for member_config, stopping in zip(config.member_configs(), stoppings, strict=True)
+    ]
     return {
         "type": config.model_type,
         "total_params": model.count_params(),
-        "epochs_trained": len(per_epoch[stopping.monitor]),
-        "best_epoch": best_epoch + 1,
+        "epochs_trained": members[0]["epochs_trained"],
+        "best_epoch": members[0]["best_epoch"],
         "train_examples": train_examples,
-        # The eval metrics of the epoch kept: eval_loss and eval_accuracy (or eval_rmse).
-        **{
-            f"eval_{name.removeprefix('val_')}": values[best_epoch]
-            for name, values in per_epoch.items()
-            if name.startswith("val_")
-        },
-        "train_seconds": sum(per_epoch["epoch_seconds"]),
+        **eval_metrics,
+        "train_seconds": sum(member["train_seconds"] for member in members),
         "train_config": dataclasses.asdict(config),
+        **({"members": members} if len(members) > 1 else {}),
         **settings,
     }
+
+
+def training_history(config: TrainConfig, stoppings: list[EarlyStoppingWithCheckpoints]) -> dict:
+    """history.json: the per-epoch metrics and best epoch; for an ensemble, the first member's,
+    and under `members` each one's."""
+
+    def history(stopping: EarlyStoppingWithCheckpoints) -> dict:
+        return {
+            "per_epoch": stopping.history,
+            "best_epoch": stopping.best_epoch + 1,
+            "monitor": stopping.monitor,
+        }
+
+    if len(stoppings) == 1:
+        return history(stoppings[0])
+    members = [
+        {"seed": member_config.seed, **history(stopping)}
+        for member_config, stopping in zip(config.member_configs(), stoppings, strict=True)
+    ]
+    return {**history(stoppings[0]), "members": members}
 
 
 def write_tensorboard_logs(model_dir: str, log_dir: str) -> None:
@@ -277,6 +363,7 @@ def run_train_step(
         model_type=info["type"],
         total_params=info["total_params"],
         best_epoch=info["best_epoch"],
+        members=info["train_config"]["members"],
         **{name: value for name, value in info.items() if name.startswith("eval_")},
         reused=reused,
         **logs.step_stats(start),
