@@ -267,6 +267,13 @@ class TrainConfig:
             "members",
         ):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "1 or more")
+        _require(
+            self.seed + self.members - 1 <= SEED_LIMIT,
+            "members",
+            self.members,
+            f"at most {SEED_LIMIT + 1 - self.seed} with --seed={self.seed}: the members' seeds "
+            "run from --seed to --seed + members - 1, at most 2**32 - 1",
+        )
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "more than 0")
         _require(
             0 < self.learning_rate_decay <= 1,
@@ -299,8 +306,10 @@ class TrainConfig:
         return tuple(dict.fromkeys(name for name in names if name))
 
     def member_configs(self) -> tuple[TrainConfig, ...]:
-        """Each member's configuration: this one with the member's seed."""
-        return tuple(dataclasses.replace(self, seed=self.seed + k) for k in range(self.members))
+        """Each member's configuration: this one for a single model with the member's seed."""
+        return tuple(
+            dataclasses.replace(self, seed=self.seed + k, members=1) for k in range(self.members)
+        )
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,14 @@ def test_bad_hyperparameters_name_the_option():
         TrainConfig(model_type="transformer")
     with pytest.raises(ConfigError, match="--batch-size=0"):
         TrainConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="--members=0"):
+        TrainConfig(members=0)
+    with pytest.raises(ConfigError, match="--members=3 is not allowed: at most 2 with --seed="):
+        TrainConfig(seed=2**32 - 2, members=3)
+    assert [member.seed for member in TrainConfig(seed=2**32 - 2, members=2).member_configs()] == [
+        2**32 - 2,
+        2**32 - 1,
+    ]
 
 
 def test_model_types_accepts_several_or_all_and_rejects_unknown_ones():
