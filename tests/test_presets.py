@@ -38,6 +38,7 @@ def test_a_preset_sets_its_fields_and_explicit_options_override_them():
     # The unlabeled reviews give the vocabulary and the word vectors more text.
     assert config.ingest.unlabeled and config.transform.vocabulary_text == "train+unlabeled"
     assert config.train.embedding_text == "train+unlabeled" and config.train.patience == 3
+    assert config.train.members == 2  # An ensemble of two, seeds --seed and --seed + 1.
     # The run summary's config records the preset.
     assert config.to_dict()["task"] == {"task": SENTIMENT, "preset": "best"}
 
